@@ -1,0 +1,243 @@
+"""The course, as `course.yaml` describes it: homeworks, tasks, eval data, tolerances, scoring,
+roster, language and runner settings. Pure data: no I/O, no environment changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+COURSE_SCHEMA_VERSION = 1
+
+Language = Literal["ru", "en"]
+Device = Literal["cpu", "cuda"]
+
+# Logins: GitHub allows letters, digits and single hyphens; bots end in [bot].
+Login = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")]
+TeamName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(Strict):
+    ru: str
+    en: str
+
+    def get(self, language: Language) -> str:
+        return self.ru if language == "ru" else self.en
+
+
+class Method(StrEnum):
+    """How a model was compressed. A manifest may combine several (pruning + quantization)."""
+
+    BASELINE = "baseline"
+    QUANTIZATION = "quantization"
+    PRUNING = "pruning"
+    CLUSTERING = "clustering"
+    DISTILLATION = "distillation"
+    EXPORT = "export"
+    AUTOMATIC = "automatic"  # Optimum and similar pipelines that choose for you
+
+
+class Metric(StrEnum):
+    """What a homework can require a team to report (and the grader to measure)."""
+
+    SIZE = "size"
+    LATENCY_CPU = "latency_cpu"
+    LATENCY_GPU = "latency_gpu"
+    RAM = "ram"
+    VRAM = "vram"
+    QUALITY = "quality"
+
+
+class Tolerance(Strict):
+    """A claim is reproduced when it is within ``abs`` OR within ``rel`` of the measured value."""
+
+    abs: float | None = Field(default=None, ge=0)
+    rel: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_given(self) -> Tolerance:
+        if self.abs is None and self.rel is None:
+            raise ValueError("give `abs`, `rel`, or both")
+        return self
+
+    def accepts(self, claimed: float, measured: float) -> bool:
+        diff = abs(claimed - measured)
+        if self.abs is not None and diff <= self.abs + 1e-12:
+            return True
+        return self.rel is not None and diff <= self.rel * abs(measured) + 1e-12
+
+
+class Tolerances(Strict):
+    size: Tolerance = Tolerance(rel=0.02)  # bytes do not depend on hardware: strict
+    quality: Tolerance = Tolerance(abs=0.01)  # same weights, same data: small
+    speedup: Tolerance = Tolerance(rel=0.20)  # ratios survive a change of hardware, roughly
+    memory: Tolerance = Tolerance(rel=0.25)  # allocators and runtimes differ between machines
+
+    def merged(self, override: TolerancesOverride | None) -> Tolerances:
+        if override is None:
+            return self
+        return self.model_copy(update={k: v for k, v in override if v is not None})
+
+
+class TolerancesOverride(Strict):
+    size: Tolerance | None = None
+    quality: Tolerance | None = None
+    speedup: Tolerance | None = None
+    memory: Tolerance | None = None
+
+
+class ScoringRule(StrEnum):
+    NONE = "none"  # measured and verified, not ranked (e.g. HW-1 baselines)
+    COMPRESSION = "compression"  # baseline size / size
+    SPEEDUP = "speedup"  # baseline latency / latency (CPU unless `device: cuda`)
+    QUALITY = "quality"  # the task's primary metric, direction-aware
+    PARETO = "pareto"  # non-dominated on (size, latency, quality), then by compression
+
+
+class Scoring(Strict):
+    rule: ScoringRule = ScoringRule.COMPRESSION
+    device: Device = "cpu"
+    # An entry scores only if it keeps at least this share of the baseline's primary metric
+    # (direction-aware: for perplexity/WER, the baseline's value divided by the entry's).
+    min_quality_retained: float | None = Field(default=0.95, gt=0, le=1)
+
+
+class Homework(Strict):
+    id: int = Field(ge=1)
+    title: Localized
+    branch: str | None = None
+    deadline: datetime | None = None
+    open: bool = True
+    methods: list[Method] = Field(min_length=1)
+    required: list[Metric] = Field(default_factory=lambda: [Metric.SIZE, Metric.LATENCY_CPU, Metric.QUALITY])
+    needs_baseline: bool = True
+    tolerances: TolerancesOverride | None = None
+    scoring: Scoring = Scoring()
+
+
+class LatencySettings(Strict):
+    """Adaptive timing. Warm-up runs blocks until consecutive block medians agree within
+    ``warmup_tolerance``; measurement stops once ``min_iters`` and ``min_time_s`` are both
+    reached and the running median is stable within ``stable_tolerance``, or at a bound."""
+
+    warmup_block: int = Field(default=5, ge=1)
+    warmup_tolerance: float = Field(default=0.05, gt=0)
+    warmup_max_s: float = Field(default=5.0, gt=0)
+    min_iters: int = Field(default=20, ge=3)
+    min_time_s: float = Field(default=0.5, ge=0)
+    max_time_s: float = Field(default=10.0, gt=0)
+    max_iters: int = Field(default=5000, ge=3)
+    stable_tolerance: float = Field(default=0.02, gt=0)
+
+
+class Threads(Strict):
+    intra_op: int = Field(default=2, ge=1)
+    inter_op: int = Field(default=1, ge=1)
+
+
+class Limits(Strict):
+    phase_timeout_s: float = Field(default=600, gt=0)
+    memory_mib: int = Field(default=32768, gt=0)
+    artifact_max_mib: int = Field(default=20000, gt=0)
+
+
+class RunnerSettings(Strict):
+    labels: list[str] = Field(default_factory=lambda: ["self-hosted", "gpu"])
+    devices: list[Device] = Field(default_factory=lambda: ["cpu", "cuda"])
+    threads: Threads = Threads()
+    batch_size: int = Field(default=1, ge=1)
+    rounds: int = Field(default=2, ge=1)  # interleaved latency rounds: A B A B ...
+    noise_gate_cv: float = Field(default=0.10, gt=0)
+    latency: LatencySettings = LatencySettings()
+    limits: Limits = Limits()
+    seed: int = 0
+
+
+class DatasetSource(Strict):
+    """Exactly one of: a file in the course repo (with its sha256), data the grader ships
+    (``builtin``), or a Hugging Face dataset at a pinned revision read from the local cache."""
+
+    path: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    builtin: str | None = None
+    hf: str | None = None
+    revision: str | None = Field(default=None, pattern=r"^[0-9a-f]{40}$")
+    config: str | None = None
+    split: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DatasetSource:
+        given = [name for name in ("path", "builtin", "hf") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `path`, `builtin` or `hf`")
+        if self.hf and not self.revision:
+            raise ValueError(
+                "a Hugging Face dataset needs `revision:` (a 40-hex commit) so the data cannot change"
+            )
+        return self
+
+
+class Dataset(Strict):
+    task: str
+    source: DatasetSource
+    format: str | None = None  # jsonl, csv, parquet, txt, npz, ...; inferred from the file name if omitted
+    columns: dict[str, str] = Field(default_factory=dict)  # task field → column name in the file
+    labels: list[str] | None = None
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    visibility: Literal["public", "private"] = "public"
+    description: Localized | None = None
+
+
+class TaskSettings(Strict):
+    """Per-task defaults fixed by the course, so that teams cannot pick settings that flatter them."""
+
+    dataset: str  # default eval dataset id
+    params: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    allowed_overrides: list[str] = Field(default_factory=list)  # params a manifest may set
+
+
+class Team(Strict):
+    members: list[Login] = Field(min_length=1)
+    title: str | None = None
+
+
+class Course(Strict):
+    schema_version: Literal[1] = COURSE_SCHEMA_VERSION
+    name: Localized
+    language: Language = "ru"
+    repository: str | None = None  # owner/name, for links in comments
+    instructors: list[Login] = Field(default_factory=list)
+    runner: RunnerSettings = RunnerSettings()
+    tolerances: Tolerances = Tolerances()
+    tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    datasets: dict[str, Dataset] = Field(default_factory=dict)
+    homeworks: list[Homework] = Field(min_length=1)
+    teams: dict[TeamName, Team] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Course:
+        ids = [hw.id for hw in self.homeworks]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"homework ids must be unique; repeated: {duplicates}")
+        for name, task in self.tasks.items():
+            if task.dataset not in self.datasets:
+                raise ValueError(f"tasks.{name}.dataset {task.dataset!r} is not defined under `datasets:`")
+        return self
+
+    def homework(self, hw_id: int) -> Homework | None:
+        return next((hw for hw in self.homeworks if hw.id == hw_id), None)
+
+    def team_of(self, login: str) -> list[str]:
+        wanted = login.lower()
+        return [name for name, team in self.teams.items() if wanted in (m.lower() for m in team.members)]
+
+    def is_instructor(self, login: str) -> bool:
+        return login.lower() in (i.lower() for i in self.instructors)

@@ -1,0 +1,9 @@
+"""Process exit codes shared by every command (documented in README)."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # everything checked out
+    CHECKS_FAILED = 1  # the input was understood, and some check or claim failed
+    BAD_INPUT = 2  # the input could not be understood (invalid YAML, schema, file missing)

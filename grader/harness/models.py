@@ -1,0 +1,192 @@
+"""What the harness measured: the `measurement-run` document (output of `grader measure`).
+
+Each figure keeps its raw samples and unit; statistics come from grader.harness.stats. Every
+phase reports a status, so a failed phase is a result with its reason, never a missing key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grader.documents import Document
+from grader.harness.stats import Samples, Stats
+from grader.validate.document import ValidatedSubmission
+
+MEASUREMENT_SCHEMA_VERSION = 1
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Status(StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # the phase ran and broke: reason and stderr tail say why
+    NOT_MEASURABLE = "not_measurable"  # cannot run here (no GPU, runtime not installed): reason says which
+    SKIPPED = "skipped"  # not asked for, or an earlier phase it needs failed
+    NOISY = "noisy"  # measured twice and still above the course's noise gate
+
+
+class PhaseResult(Model):
+    phase: Literal["fetch", "size", "load", "latency", "memory", "quality"]
+    device: str | None = None
+    round: int | None = None
+    status: Status
+    reason: str = ""
+    stderr_tail: str = ""
+    wall_s: float | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+
+
+class LoadResult(Model):
+    load_s: float  # from "start loading" to "ready to call", in a fresh process
+    first_call_s: float  # the first inference, separately: it includes lazy init and graph building
+    build_s: float | None = None  # engine build (TensorRT), when the backend builds one
+    as_run_bytes: int | None = None  # weight bytes held by the model as it runs (after any transform)
+    providers: list[str] = []  # onnxruntime: the providers that really ran nodes
+    notes: list[str] = []
+
+
+class LatencyResult(Model):
+    batch_size: int
+    samples: Samples  # milliseconds per call (one batch); all rounds together
+    per_item: Stats  # the same samples divided by the batch size
+    rounds: list[Stats]  # one per interleaved round
+    warmup_iters: int
+    warmup_s: float
+    stable: bool  # the stopping rule was met (rather than a bound)
+    timer: str  # "perf_counter" on CPU; "cuda_events" / "synchronize" on GPU
+    remeasured: bool = False  # the first attempt was above the noise gate
+
+
+class MemoryResult(Model):
+    rss_before_load_bytes: int  # the child's RSS after imports, before loading the model
+    peak_rss_bytes: int  # the child's peak RSS from the kernel, whole process
+    peak_above_interpreter_bytes: int  # peak_rss_bytes - rss_before_load_bytes: what the model cost
+    source: str  # "wait4 ru_maxrss", "VmHWM"
+    torch_peak_allocated_bytes: int | None = None
+    torch_peak_reserved_bytes: int | None = None
+    nvml_process_bytes: int | None = None
+    nvml_device_delta_bytes: int | None = None
+
+
+class QualityResult(Model):
+    task: str
+    dataset: str
+    dataset_digest: str
+    device: str
+    n: int
+    seed: int
+    metrics: dict[str, float]
+    directions: dict[str, Literal["higher", "lower"]]
+    primary: str
+    params: dict[str, int | float | str | bool] = {}
+    seconds: float | None = None
+
+
+class FileInfo(Model):
+    path: str  # relative to the artifact root
+    bytes: int
+    sha256: str
+    role: Literal["weights", "config", "tokenizer", "other"]
+
+
+class TensorInfo(Model):
+    name: str
+    dtype: str
+    shape: list[int]
+    bytes: int
+    zeros: int | None = None
+    unique: int | None = None  # distinct values (computed for float tensors up to a size bound)
+    packed_bits: float | None = None  # quantized packed tensors: effective bits per weight
+
+
+class DtypeShare(Model):
+    params: int
+    bytes: int
+
+
+class SizeReport(Model):
+    files: list[FileInfo]
+    files_bytes: int  # every file of the model
+    weights_bytes: int  # the files that hold weights (safetensors, .onnx + external data, ...)
+    params: int
+    dtypes: dict[str, DtypeShare]
+    tensors: list[TensorInfo] = []
+    zeros_fraction: float | None = None  # over float weight tensors
+    sparse_ideal_bytes: int | None = None  # nonzeros + bitmask: what an ideal sparse format needs
+    codebook_ideal_bytes: int | None = None  # per-tensor indices at ceil(log2(unique)) bits + centroids
+    compressed_bytes: int | None = None  # weights after a general-purpose codec
+    compressed_codec: str | None = None  # "zstd-3" or "gzip-6"
+    effective_bits_per_weight: float | None = None
+    notes: list[str] = []
+
+
+class DeviceMeasurement(Model):
+    device: str
+    status: Status
+    reason: str = ""
+    load: LoadResult | None = None
+    latency: LatencyResult | None = None
+    memory: MemoryResult | None = None
+
+
+class ModelMeasurement(Model):
+    key: str  # "baseline" or "models[i]", as in the manifest
+    name: str
+    role: Literal["baseline", "candidate"]
+    backend: str
+    format: str
+    transform: str | None = None
+    status: Status
+    reason: str = ""
+    artifact_digests: dict[str, str] = {}  # file → sha256
+    size: SizeReport | None = None
+    devices: dict[str, DeviceMeasurement] = {}
+    quality: QualityResult | None = None
+    phases: list[PhaseResult] = []
+
+
+class GpuInfo(Model):
+    name: str
+    uuid: str | None = None
+    driver: str | None = None
+    cuda: str | None = None
+    memory_bytes: int | None = None
+
+
+class Environment(Model):
+    harness_version: str
+    git_commit: str | None = None
+    python: str
+    platform: str
+    cpu_model: str
+    cpu_governor: str | None = None
+    cpu_count: int
+    ram_total_bytes: int
+    gpus: list[GpuInfo] = []
+    libraries: dict[str, str] = {}
+    onnxruntime_providers: list[str] = []
+    threads: dict[str, int] = {}
+    seed: int = 0
+    input_shapes: dict[str, list[int]] = {}
+
+
+class MeasurementRun(Document):
+    KIND = "measurement-run"
+    VERSION = MEASUREMENT_SCHEMA_VERSION
+    PRODUCER = "grader measure"
+
+    submission: ValidatedSubmission
+    models: list[ModelMeasurement]
+    environment: Environment
+    started_at: str  # ISO 8601, UTC
+    wall_s: float
+    order: list[str] = Field(default_factory=list)  # the interleaved order the latency children ran in
+
+    def model(self, key: str) -> ModelMeasurement | None:
+        return next((m for m in self.models if m.key == key), None)

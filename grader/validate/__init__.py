@@ -1,0 +1,1 @@
+"""Validation: the manifest and the PR against the course, as located findings."""

@@ -1,0 +1,117 @@
+"""The verify stage's output: the `grade` document (claims vs measured, ratios, score, verdict)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from grader.documents import Document
+from grader.findings import Finding
+from grader.harness.models import Environment
+from grader.validate.document import PullRequestContext
+
+GRADE_SCHEMA_VERSION = 1
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricStatus(StrEnum):
+    REPRODUCED = "reproduced"  # within the course's tolerance
+    OFF = "off"  # measured, and the claim is outside the tolerance (by how much: see the check)
+    NOT_CLAIMED = "not_claimed"  # measured, nothing claimed
+    NOT_MEASURABLE = "not_measurable"  # cannot be measured on this runner (reason says why)
+    UNVERIFIABLE = "unverifiable"  # claimed, but cannot be checked (absolute time on other hardware)
+    FAILED = "failed"  # the measurement broke (reason says how)
+
+
+class Verdict(StrEnum):
+    PASS = "pass"  # every claim reproduced, every required metric measured
+    CLAIMS_MISMATCH = "claims_mismatch"  # at least one claim is off
+    INCOMPLETE = "incomplete"  # a required metric is missing or could not be measured
+    FAILED = "failed"  # a measurement failed
+    NOISY = "noisy"  # timing too noisy to grade, even after one re-measurement
+    INVALID = "invalid"  # the submission did not validate
+
+
+class MetricCheck(Model):
+    metric: str  # "size", "latency_cpu", "speedup_cpu", "ram", "quality.accuracy", ...
+    status: MetricStatus
+    claimed_raw: str | None = None
+    claimed: float | None = None  # base unit
+    measured: float | None = None  # base unit
+    unit: str  # base unit: "B", "s", "x", "" (score)
+    difference: float | None = None  # measured - claimed, base unit
+    relative: float | None = None  # (claimed - measured) / measured
+    tolerance: str = ""  # as the course set it: "±2 %", "±0.01"
+    reason: str = ""
+    hint: str = ""
+
+
+class Ratios(Model):
+    compression: float | None = None  # baseline weights / these weights
+    speedup_cpu: float | None = None  # baseline median latency / this median latency, same run
+    speedup_gpu: float | None = None
+    quality_delta: float | None = None  # primary metric: this - baseline
+    quality_retained: float | None = None  # direction-aware share of the baseline's primary metric
+
+
+class Measured(Model):
+    """The verified figures of one model, in base units, as tables show them."""
+
+    size_bytes: int | None = None
+    files_bytes: int | None = None
+    as_run_bytes: int | None = None
+    params: int | None = None
+    zeros_fraction: float | None = None
+    max_unique_per_tensor: int | None = None
+    latency_cpu_s: float | None = None  # median per item
+    latency_cpu_cv: float | None = None
+    latency_gpu_s: float | None = None
+    latency_gpu_cv: float | None = None
+    ram_bytes: int | None = None
+    vram_bytes: int | None = None
+    load_s: float | None = None
+    quality: dict[str, float] = {}
+    quality_primary: str | None = None
+
+
+class EntryGrade(Model):
+    key: str
+    name: str
+    methods: list[str]
+    details: str | None = None
+    format: str
+    transform: str | None = None
+    is_baseline: bool
+    measured: Measured
+    checks: list[MetricCheck]
+    ratios: Ratios = Ratios()
+    score: float | None = None
+    score_note: str = ""
+    verdict: Verdict
+    problems: list[str] = []  # failed or not-measurable phases, in words
+
+
+class Grade(Document):
+    KIND = "grade"
+    VERSION = GRADE_SCHEMA_VERSION
+    PRODUCER = "grader verify"
+
+    team: str | None
+    homework: int | None
+    homework_title: dict[str, str] = {}  # {"ru": ..., "en": ...}
+    task: str | None = None
+    dataset: str | None = None
+    language: str = "ru"
+    verdict: Verdict
+    entries: list[EntryGrade] = []
+    findings: list[Finding] = []  # from validation: shown in the comment and as annotations
+    manifest_path: str | None = None
+    manifest_sha256: str | None = None
+    pull_request: PullRequestContext | None = None
+    environment: Environment | None = None
+    scoring_rule: str | None = None
+    graded_at: str | None = None  # ISO 8601, UTC
