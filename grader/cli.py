@@ -105,8 +105,7 @@ def resolve_course(course: Path | None, near: Path | None = None) -> Path:
 # Each stage registers its own subcommand(s) on `app` in a small `command` module that keeps
 # heavy imports (torch, onnxruntime, PyGithub) inside the command functions, so `grader --help`
 # stays fast. Add a stage: write its command module, add one line here.
-COMMAND_MODULES = [
-    "grader.validate.command",  # validate, schema, codes
+COMMAND_MODULES: list[str] = [
 ]
 
 

@@ -1,0 +1,111 @@
+"""The backend contract: how the harness loads and calls a model of one format.
+
+A backend is constructed from a LoadSpec (pure: it stores the spec and does nothing else), then
+used in a `with` block::
+
+    with TransformersBackend(spec) as backend:   # __enter__ calls load()
+        prepared = backend.prepare(inputs)       # numpy → device tensors, outside the timed region
+        outputs = backend.run(prepared)          # the timed call
+        backend.synchronize()                    # device-true timing: wait for the device
+        logits = backend.to_numpy(outputs)["logits"]
+
+Backends never execute code from a submission: no pickle, no trust_remote_code, no submitted
+TensorRT engines or custom ops.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    model_dir: Path  # a folder (or, for single-file formats, the file's folder)
+    format: str  # manifest format: safetensors, onnx, openvino, tensorrt, torchscript
+    device: str = "cpu"  # "cpu" or "cuda"
+    transform: str | None = None  # fp16, bf16, dynamic-int8 (applied by the grader)
+    task: str | None = None  # picks the model head (AutoModelFor...) where the format needs it
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    model_file: str | None = None  # for single-file formats: the file name inside model_dir
+    allow_code_formats: bool = False  # TorchScript & co.: only when an instructor allowed it
+
+
+@dataclass
+class LoadInfo:
+    """What load() learned; the harness copies it into the measurement."""
+
+    as_run_bytes: int | None = None  # bytes of weights as the model runs (after any transform)
+    providers: list[str] = field(default_factory=list)  # execution providers that really run nodes
+    build_s: float | None = None  # engine build time, for backends that build one
+    notes: list[str] = field(default_factory=list)
+
+
+class NotMeasurable(Exception):
+    """This model cannot be measured here (runtime not installed, no GPU, format refused).
+
+    The message says why and how to fix it; the harness reports it as NOT_MEASURABLE, not FAILED.
+    """
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    # Modules a measurement child should import before it is forked, so each phase starts warm.
+    preload: ClassVar[tuple[str, ...]] = ()
+    # The pip extra that installs this backend's runtime, named in "not measurable" reasons.
+    extra: ClassVar[str | None] = None
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.spec = spec
+        self.info = LoadInfo()
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        """None if this backend can run on ``device`` here; otherwise why not, in one sentence."""
+        if device not in cls.devices:
+            return f"the {cls.name} backend does not run on {device}"
+        return None
+
+    @abstractmethod
+    def load(self) -> LoadInfo:
+        """Load the model; raise NotMeasurable (with the reason) if it cannot be loaded here."""
+
+    @abstractmethod
+    def input_names(self) -> list[str]:
+        """Names of the inputs the model takes (pixel_values, input_ids, attention_mask, ...)."""
+
+    @abstractmethod
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """Convert numpy inputs to what run() takes, on the device. Not timed."""
+
+    @abstractmethod
+    def run(self, prepared: Any) -> Any:
+        """One forward call. Timed. Returns backend-native outputs."""
+
+    @abstractmethod
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        """Backend-native outputs → {"logits": array, ...}. Not timed."""
+
+    def synchronize(self) -> None:
+        """Block until the device has finished the queued work (CPU backends: nothing to do)."""
+
+    def close(self) -> None:
+        """Release the model (device memory, sessions)."""
+
+    def __enter__(self) -> Self:
+        self.info = self.load()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,56 @@
+"""The task contract: what a quality task feeds a model for latency runs, and how it scores it.
+
+Task modules import heavy libraries (torch, tokenizers) inside methods, never at module level:
+validation imports a task class only to read its metric declarations.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from grader.harness.backends.base import Backend
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    direction: Literal["higher", "lower"]  # which way is better
+    bounded: bool  # lies in [0, 1] (so `82.8` in a claim means 82.8 %)
+    label_en: str
+    label_ru: str
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """A loaded eval dataset: items in a deterministic order, and the digest of what was loaded."""
+
+    dataset_id: str
+    digest: str  # "sha256:<hex>" of the canonical bytes of the data actually used
+    items: list[dict[str, Any]]
+    labels: list[str] | None = None
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    metrics: ClassVar[dict[str, MetricInfo]]
+    primary: ClassVar[str]
+    # Parameters the task understands, with the defaults used when the course sets none.
+    default_params: ClassVar[dict[str, int | float | str | bool]] = {}
+
+    def __init__(self, model_dir: Path, params: Mapping[str, Any] | None = None) -> None:
+        """Pure: stores what it is given. ``model_dir`` holds config / tokenizer / preprocessor files."""
+        self.model_dir = model_dir
+        self.params = {**self.default_params, **(params or {})}
+
+    @abstractmethod
+    def latency_inputs(self, batch_size: int, input_names: list[str]) -> dict[str, np.ndarray]:
+        """Fixed, deterministic inputs for latency and memory runs at the course's batch size."""
+
+    @abstractmethod
+    def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
+        """Run the model over ``data`` and return every metric in ``metrics``."""
