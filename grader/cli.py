@@ -39,7 +39,8 @@ def print_findings(findings: list, console: Console | None = None) -> None:
     for finding in findings:
         style = "red" if finding.is_error else "yellow"
         head, _, rest = finding.format().partition("\n")
-        console.print(f"[{style}]{head}[/{style}]", markup=True, highlight=False)
+        # No markup: findings quote what students wrote (`[/red]`, regex classes), never styles.
+        console.print(head, style=style, markup=False, highlight=False)
         if rest:
             console.print(rest, markup=False, highlight=False)
 
@@ -106,6 +107,17 @@ def resolve_course(course: Path | None, near: Path | None = None) -> Path:
 # heavy imports (torch, onnxruntime, PyGithub) inside the command functions, so `grader --help`
 # stays fast. Add a stage: write its command module, add one line here.
 COMMAND_MODULES: list[str] = [
+    "grader.validate.command",
+    "grader.harness.size_command",
+    "grader.harness.data_command",
+    "grader.harness.command",
+    "grader.fetch.command",
+    "grader.verify.command",
+    "grader.report.command",
+    "grader.leaderboard.command",
+    "grader.github.command",
+    "grader.pipeline_command",
+    "grader.demo.command",
 ]
 
 
@@ -138,4 +150,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m grader.cli` runs this file as __main__, a second copy of the module whose `app`
+    # has no commands registered: delegate to the real module.
+    from grader.cli import main as real_main
+
+    real_main()

@@ -22,6 +22,12 @@ class CodeDoc:
 # Areas, each a module with a CODES: list[CodeDoc]. Prefixes: Y YAML, S schema, U units,
 # M manifest rules, C course, A artifacts, P pull request, D stage documents.
 CODE_MODULES: list[str] = [
+    "grader.validate.codes",
+    "grader.harness.tasks.codes",
+    "grader.verify.codes",
+    "grader.report.codes",
+    "grader.leaderboard.codes",
+    "grader.github.codes",
 ]
 
 

@@ -43,13 +43,33 @@ _TYPE_CODES: dict[str, tuple[str, str]] = {
 }
 
 
-def _clean_path(loc: tuple[Any, ...]) -> PathKey:
+# A union of scalars (`str | float | int`) reports one error per member, each located under the
+# member's name: ('size', 'str'), ('size', 'float'). A last part that names the very type the
+# error is about is such a branch, not a field.
+_UNION_BRANCHES: dict[str, str] = {
+    "string_type": "str",
+    "float_type": "float",
+    "float_parsing": "float",
+    "int_type": "int",
+    "int_parsing": "int",
+    "int_from_float": "int",
+    "bool_type": "bool",
+    "bool_parsing": "bool",
+}
+
+# Merged branch expectations: one that another already admits is not repeated.
+_SUBSUMED = {"a whole number": "a number"}
+
+
+def _clean_path(loc: tuple[Any, ...], kind: str = "") -> PathKey:
     """Drop pydantic's union-branch and function markers from an error location."""
     path: list[str | int] = []
     for part in loc:
         is_marker = isinstance(part, str) and (part.startswith(("function-", "tagged-union")) or "[" in part)
         if not is_marker:
             path.append(part)
+    if len(path) > 1 and path[-1] == _UNION_BRANCHES.get(kind):
+        path.pop()
     return tuple(path)
 
 
@@ -102,13 +122,23 @@ def findings_from_validation_error(
     """
     findings: list[Finding] = []
     seen: set[tuple[PathKey, str]] = set()
+    type_errors: dict[PathKey, int] = {}  # path → index of its S004 finding, to merge union branches
     for item in error.errors(include_url=False):
-        path = (*prefix, *_clean_path(item["loc"]))
         kind = item["type"]
+        path = (*prefix, *_clean_path(item["loc"], kind))
         if (path, kind) in seen:
             continue
         seen.add((path, kind))
         code, expected = _TYPE_CODES.get(kind, ("S006", "a valid value"))
+        if code == "S004" and path in type_errors:
+            index = type_errors[path]
+            if _SUBSUMED.get(expected, expected) in findings[index].expected:
+                continue  # "a number" already admits "a whole number"
+            merged = f"{findings[index].expected} or {expected}"
+            findings[index] = findings[index].model_copy(
+                update={"expected": merged, "message": f"wrong type: expected {merged}"}
+            )
+            continue
         message = item["msg"]
         found = "" if kind == "missing" else _describe(item.get("input"))
         hint = _hint_for(kind, path, item, root_model, prefix, hints or {})
@@ -121,6 +151,8 @@ def findings_from_validation_error(
             expected = f"one of {allowed}" if allowed else expected
         elif kind in {"value_error", "assertion_error"}:
             message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if code == "S004":
+            type_errors[path] = len(findings)
         findings.append(
             Finding(
                 code=code,

@@ -176,19 +176,18 @@ def _split(raw: str | int | float) -> tuple[str, float | None, str, Problem | No
     text = str(raw).strip()
     match = _NUMBER_RE.match(text)
     if not match:
-        return (
-            text,
-            None,
-            "",
-            Problem(
-                code="U001",
-                message=f"cannot read a number in {text!r}",
-                expected="a number followed by a unit, such as 455 MB",
-                hint="start with the number, then the unit",
-            ),
-        )
+        return text, None, "", _no_number(text)
     value, problem = parse_number(match.group("number"))
     return text, value, match.group("unit"), problem
+
+
+def _no_number(text: str) -> Problem:
+    return Problem(
+        code="U001",
+        message=f"cannot read a number in {text!r}",
+        expected="a number followed by a unit, such as 455 MB",
+        hint="start with the number, then the unit",
+    )
 
 
 def parse_size(raw: str | int | float) -> Parsed:
@@ -222,7 +221,7 @@ def parse_size(raw: str | int | float) -> Parsed:
     if lower not in _SIZE_UNITS:
         return Parsed(None, [_problem_unknown_unit(key, Dimension.SIZE, examples)])
     canonical, factor = _SIZE_UNITS[lower]
-    if value < 0:
+    if value <= 0:
         return Parsed(None, [_negative(text)])
     return Parsed(Quantity(value * factor, Dimension.SIZE, text, canonical))
 
@@ -252,8 +251,8 @@ def parse_time(raw: str | int | float) -> Parsed:
         per = _per_kind(numerator) if numerator else "item"
         if per is None:
             return Parsed(None, [_problem_unknown_unit(unit, Dimension.TIME, examples)])
-        seconds = _TIME_UNITS[denominator][1]
-        return Parsed(Quantity(seconds / value, Dimension.TIME, text, f"{per}s/{denominator}", per))
+        time_unit, seconds = _TIME_UNITS[denominator]
+        return Parsed(Quantity(seconds / value, Dimension.TIME, text, f"{per}s/{time_unit}", per))
     return Parsed(None, [_problem_unknown_unit(unit, Dimension.TIME, examples)])
 
 
@@ -267,7 +266,8 @@ def parse_ratio(raw: str | int | float) -> Parsed:
             stripped = stripped[len(prefix) :].strip()
     _, value, unit, problem = _split(stripped)
     if problem or value is None:
-        return Parsed(None, [problem] if problem else [])
+        # Quote what was written, not what is left after the leading `x`.
+        return Parsed(None, [_no_number(text) if problem and problem.code == "U001" else problem])
     if unit and unit.lower() not in _RATIO_UNITS:
         return Parsed(None, [_problem_unknown_unit(unit, Dimension.RATIO, examples)])
     if value <= 0:
@@ -283,6 +283,8 @@ def parse_score(raw: str | int | float, *, bounded: bool) -> Parsed:
         return Parsed(None, [problem] if problem else [])
     unit = unit.strip()
     if unit == "%":
+        if bounded and not 0.0 <= value <= 100.0:
+            return Parsed(None, [_out_of_range(text)])
         return Parsed(Quantity(value / 100.0, Dimension.SCORE, text, "%"))
     if unit:
         return Parsed(None, [_problem_unknown_unit(unit, Dimension.SCORE, "0.828, 82.8%")])
@@ -300,18 +302,17 @@ def parse_score(raw: str | int | float, *, bounded: bool) -> Parsed:
             ],
         )
     if bounded and not 0.0 <= value <= 1.0:
-        return Parsed(
-            None,
-            [
-                Problem(
-                    code="U007",
-                    message=f"{text} is out of range for this metric",
-                    expected="a value between 0 and 1, or a percentage between 0% and 100%",
-                    hint="write the metric as a fraction (0.828) or a percentage (82.8%)",
-                )
-            ],
-        )
+        return Parsed(None, [_out_of_range(text)])
     return Parsed(Quantity(value, Dimension.SCORE, text, ""))
+
+
+def _out_of_range(text: str) -> Problem:
+    return Problem(
+        code="U007",
+        message=f"{text} is out of range for this metric",
+        expected="a value between 0 and 1, or a percentage between 0% and 100%",
+        hint="write the metric as a fraction (0.828) or a percentage (82.8%)",
+    )
 
 
 def _negative(text: str) -> Problem:

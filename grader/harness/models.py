@@ -61,6 +61,9 @@ class LatencyResult(Model):
     stable: bool  # the stopping rule was met (rather than a bound)
     timer: str  # "perf_counter" on CPU; "cuda_events" / "synchronize" on GPU
     remeasured: bool = False  # the first attempt was above the noise gate
+    # Added by the harness: the figure the noise gate judged (grader.harness.measure.noise_cv):
+    # the larger of the samples' robust CV (IQR / 1.349 / median) and the CV of the round medians.
+    noise_cv: float | None = None
 
 
 class MemoryResult(Model):
@@ -103,6 +106,14 @@ class TensorInfo(Model):
     zeros: int | None = None
     unique: int | None = None  # distinct values (computed for float tensors up to a size bound)
     packed_bits: float | None = None  # quantized packed tensors: effective bits per weight
+    # Added by grader.harness.size (see its module docstring for the exact definitions):
+    file: str | None = None  # the file that holds its data (a shard, an external-data file, an IR .bin)
+    params: int | None = None  # logical parameters: elements; values held if packed; 0 if quant metadata
+    quant: Literal["packed", "metadata"] | None = None  # packed weights, or their scales/zeros/g_idx
+    unique_at_least: int | None = None  # counting stopped early: at least this many distinct values
+    sparse_ideal_bytes: int | None = None  # this tensor in the smaller of the two sparse layouts
+    sparse_format: Literal["bitmask", "csr"] | None = None  # which layout sparse_ideal_bytes is
+    codebook_ideal_bytes: int | None = None  # indices + centroids; set only when smaller than `bytes`
 
 
 class DtypeShare(Model):
@@ -117,13 +128,19 @@ class SizeReport(Model):
     params: int
     dtypes: dict[str, DtypeShare]
     tensors: list[TensorInfo] = []
-    zeros_fraction: float | None = None  # over float weight tensors
-    sparse_ideal_bytes: int | None = None  # nonzeros + bitmask: what an ideal sparse format needs
+    zeros_fraction: float | None = None  # over value tensors: float and int8/uint8 weights, not quant scales
+    sparse_ideal_bytes: int | None = None  # per tensor the least of dense, nonzeros + bitmask, CSR
     codebook_ideal_bytes: int | None = None  # per-tensor indices at ceil(log2(unique)) bits + centroids
     compressed_bytes: int | None = None  # weights after a general-purpose codec
     compressed_codec: str | None = None  # "zstd-3" or "gzip-6"
     effective_bits_per_weight: float | None = None
     notes: list[str] = []
+    # Added by grader.harness.size:
+    tensor_bytes: int | None = None  # tensor data at stored dtypes, no headers/graph: the ideals' baseline
+    quantization: list[str] = []  # quantized formats recognised: gptq, awq, compressed-tensors, onnx-qdq, ...
+    packed_bits_per_weight: float | None = None  # (packed + scales/zeros/g_idx bytes) × 8 / packed weights
+    unique_limit_bytes: int | None = None  # max_unique_scan_bytes the distinct-value counts ran with
+    notes_ru: list[str] = []  # the same notes as `notes`, in Russian, in the same order
 
 
 class DeviceMeasurement(Model):

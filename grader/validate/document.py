@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 from grader.documents import Document
@@ -43,6 +45,9 @@ class PullRequestContext(BaseModel):
     base_ref: str | None = None
     changed_files: list[str] = []
     labels: list[str] = []
+    # When the graded event happened (the push or the opening): deadlines are checked against it,
+    # so a regrade after the deadline judges the push, not the regrade.
+    event_time: datetime | None = None
 
 
 class ValidatedSubmission(Document):

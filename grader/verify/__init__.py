@@ -1,1 +1,441 @@
-"""verify stage."""
+"""The verify stage: claims against measured figures, ratios against the baseline, score, verdict.
+
+`verify(run, course) -> Grade` reads a MeasurementRun (which carries the ValidatedSubmission it
+measured); `grade_invalid(validated, course) -> Grade` turns a submission that did not validate
+into an `invalid` grade that still carries every finding, so the report can explain it. How each
+metric is checked: grader.verify.checks; ratios, scores and verdict precedence:
+grader.verify.scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grader.course.model import Course, Homework, Metric, Scoring, ScoringRule
+from grader.errors import InputError
+from grader.findings import Finding, Location
+from grader.harness.models import MeasurementRun, ModelMeasurement, Status
+from grader.validate.document import ValidatedSubmission
+from grader.verify.checks import (
+    Context,
+    Subject,
+    latency_check,
+    memory_check,
+    quality_check,
+    ratio_check,
+    read,
+    size_check,
+)
+from grader.verify.messages import note, text
+from grader.verify.models import (
+    EntryGrade,
+    Grade,
+    Measured,
+    MetricCheck,
+    MetricStatus,
+    Note,
+    QualityMetricInfo,
+    Verdict,
+)
+from grader.verify.readings import phase_problems
+from grader.verify.scoring import (
+    entry_verdict,
+    missing_requirements,
+    pareto_point,
+    pareto_ranks,
+    ratios,
+    score_entry,
+    worst,
+)
+
+__all__ = ["Grade", "Verdict", "grade_from_document", "grade_invalid", "verify"]
+
+_SCALARS = ("size", "latency_cpu", "latency_gpu", "ram", "vram")
+_RATIOS = ("compression", "speedup_cpu", "speedup_gpu")
+
+
+def verify(run: MeasurementRun, course: Course, *, now: datetime | None = None) -> Grade:
+    """Grade a measured submission (see the module docstrings for every rule)."""
+    validated = run.submission
+    if not validated.ok or validated.submission is None:
+        return grade_invalid(validated, course, now=now, run=run)
+    homework = course.homework(validated.submission.homework)
+    tolerances = course.tolerances.merged(homework.tolerances if homework else None)
+    scoring = homework.scoring if homework else Scoring(rule=ScoringRule.NONE)
+    required = list(homework.required) if homework else []
+    subjects = [Subject.of(entry, run.model(entry.key)) for entry in validated.entries]
+    baseline = next((s for s in subjects if s.is_baseline), None)
+    quality_info = _quality_info(run, validated.submission.task)
+    primary = _primary(run, validated.submission.task, subjects)
+
+    entries = []
+    for subject in subjects:
+        ctx = Context(
+            tolerances=tolerances,
+            noise_gate_cv=course.runner.noise_gate_cv,
+            baseline=baseline,
+            quality=quality_info,
+            required=_required_checks(required, subject, primary),
+        )
+        entries.append(_grade_entry(subject, ctx, scoring, required, primary))
+    _rank_pareto(entries, scoring)
+    for entry in entries:
+        entry.verdict = entry_verdict(
+            entry.checks,
+            model_failed=_model_failed(run.model(entry.key)),
+            missing=entry.missing,
+            scored=_scored_metrics(scoring, primary),
+        )
+    return Grade(
+        team=validated.submission.team,
+        homework=validated.submission.homework,
+        homework_title=_title(homework),
+        task=validated.submission.task,
+        dataset=_dataset(run, validated),
+        language=course.language,
+        verdict=worst(e.verdict for e in entries) if entries else Verdict.INVALID,
+        entries=entries,
+        findings=validated.findings,
+        manifest_path=validated.manifest_path,
+        manifest_sha256=validated.manifest_sha256 or None,
+        pull_request=validated.pull_request,
+        environment=run.environment,
+        scoring_rule=scoring.rule.value,
+        graded_at=_stamp(now),
+        scoring=scoring,
+        tolerances=tolerances,
+        noise_gate_cv=course.runner.noise_gate_cv,
+        quality_metrics=quality_info,
+        grader_version=_version(),
+    )
+
+
+def grade_invalid(
+    validated: ValidatedSubmission,
+    course: Course,
+    *,
+    now: datetime | None = None,
+    run: MeasurementRun | None = None,
+) -> Grade:
+    """The grade of a submission that did not validate: verdict `invalid`, every finding kept."""
+    submission = validated.submission
+    team, hw_id = (submission.team, submission.homework) if submission else _identify(validated)
+    homework = course.homework(hw_id) if hw_id is not None else None
+    return Grade(
+        team=team,
+        homework=hw_id,
+        homework_title=_title(homework),
+        task=submission.task if submission else None,
+        language=course.language,
+        verdict=Verdict.INVALID,
+        findings=validated.findings,
+        manifest_path=validated.manifest_path,
+        manifest_sha256=validated.manifest_sha256 or None,
+        pull_request=validated.pull_request,
+        environment=run.environment if run else None,
+        scoring_rule=homework.scoring.rule.value if homework else None,
+        graded_at=_stamp(now),
+        scoring=homework.scoring if homework else None,
+        tolerances=course.tolerances.merged(homework.tolerances if homework else None),
+        noise_gate_cv=course.runner.noise_gate_cv,
+        grader_version=_version(),
+    )
+
+
+def grade_from_document(path: Path, course: Course, *, now: datetime | None = None) -> Grade:
+    """Grade the document at ``path``: a measurement run, or a validated submission that did not
+    validate (a valid one must be measured first: InputError V001)."""
+    kind = _kind_of(path)
+    if kind == ValidatedSubmission.KIND:
+        validated = ValidatedSubmission.read(path)
+        if validated.ok:
+            raise InputError(
+                [
+                    Finding(
+                        code="V001",
+                        location=Location(file=str(path), field="kind"),
+                        message="this submission is valid but has not been measured yet",
+                        expected="a measurement-run document",
+                        found=f"kind: {kind}",
+                        hint=f"measure it first: grader measure {path} --out measurement.json",
+                    )
+                ]
+            )
+        return grade_invalid(validated, course, now=now)
+    return verify(MeasurementRun.read(path), course, now=now)
+
+
+def _kind_of(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the document reader reports the problem with its location
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+_MANIFEST_PATH = re.compile(r"(?:^|/)submissions/([a-z0-9][a-z0-9_-]{0,39})/hw-(\d+)/[^/]+$")
+
+
+def _identify(validated: ValidatedSubmission) -> tuple[str | None, int | None]:
+    """Team and homework of a manifest that could not be read: from the PR's title, else from
+    where the manifest lies (both only label the report; nothing is filed for an invalid grade)."""
+    if validated.pull_request is not None:
+        from grader.validate.pr_rules import parse_title
+
+        parsed = parse_title(validated.pull_request.title)
+        if parsed is not None:
+            return parsed
+    match = _MANIFEST_PATH.search(validated.manifest_path.replace("\\", "/"))
+    return (match.group(1), int(match.group(2))) if match else (None, None)
+
+
+# --- one model ------------------------------------------------------------------------------------
+
+
+def _checks(subject: Subject, ctx: Context, primary: str | None) -> list[MetricCheck]:
+    checks = [size_check(subject, ctx)]
+    checks += [latency_check(subject, metric, ctx) for metric in ("latency_cpu", "latency_gpu")]
+    checks += [memory_check(subject, metric, ctx) for metric in ("ram", "vram")]
+    quality = [name.split(".", 1)[1] for name in subject.claims if name.startswith("quality.")]
+    if primary and primary not in quality:
+        quality.insert(0, primary)
+    checks += [quality_check(subject, name, ctx) for name in quality]
+    checks += [ratio_check(subject, metric, ctx) for metric in _RATIOS if metric in subject.claims]
+    return [c for c in checks if _worth_showing(c)]
+
+
+def _worth_showing(check: MetricCheck) -> bool:
+    """GPU rows exist only where a GPU was asked about: claimed, required or measured."""
+    if check.metric not in ("latency_gpu", "vram"):
+        return True
+    return check.claimed_raw is not None or check.required or check.status is not MetricStatus.NOT_MEASURABLE
+
+
+def _grade_entry(
+    subject: Subject,
+    ctx: Context,
+    scoring: Scoring,
+    required: list[Metric],
+    primary: str | None,
+) -> EntryGrade:
+    entry = subject.entry.entry
+    checks = _checks(subject, ctx, primary)
+    by_metric = {c.metric: c for c in checks}
+    measured = _measured(subject, primary)
+    grade = EntryGrade(
+        key=subject.entry.key,
+        name=entry.name,
+        methods=[m.value for m in entry.method],
+        details=entry.details,
+        format=entry.format,
+        transform=entry.transform,
+        is_baseline=subject.is_baseline,
+        measured=measured,
+        checks=checks,
+        verdict=Verdict.PASS,  # set once every entry is graded (Pareto ranks need them all)
+        problems=phase_problems(subject.measurement) if subject.measurement else ["not measured"],
+        missing=missing_requirements(
+            required, set(subject.claims), by_metric, is_baseline=subject.is_baseline
+        ),
+        backend=subject.measurement.backend if subject.measurement else None,
+        artifact_digests=dict(sorted(subject.measurement.artifact_digests.items()))
+        if subject.measurement
+        else {},
+    )
+    if subject.is_baseline:
+        if scoring.rule is not ScoringRule.NONE:
+            _set_score(grade, None, note("score.reference"))
+        return grade
+    base = ctx.baseline
+    if base is not None:
+        info = ctx.quality.get(primary) if primary else None
+        grade.ratios = ratios(_graded(subject, primary), _graded(base, primary), primary, info)
+    score, why = score_entry(
+        scoring,
+        grade.ratios,
+        quality_value=measured.quality.get(primary) if primary else None,
+        primary=primary,
+        info=ctx.quality.get(primary) if primary else None,
+        checks=by_metric,
+        has_baseline=base is not None,
+    )
+    _set_score(grade, score, why)
+    return grade
+
+
+def _set_score(grade: EntryGrade, score: float | None, why: Note) -> None:
+    grade.score = score
+    grade.score_reason = why
+    grade.score_note = text(why)
+
+
+def _rank_pareto(entries: list[EntryGrade], scoring: Scoring) -> None:
+    if scoring.rule is not ScoringRule.PARETO:
+        return
+    points = {
+        e.key: point
+        for e in entries
+        if not e.is_baseline
+        and e.score is not None
+        and (point := pareto_point(e.ratios, scoring)) is not None
+    }
+    ranks = pareto_ranks(points)
+    for e in entries:
+        if e.key in ranks:
+            e.pareto_rank = ranks[e.key]
+            assert e.score_reason is not None
+            params = {**e.score_reason.params, "rank": str(e.pareto_rank)}
+            _set_score(e, e.score, note("score.pareto", **params))
+        elif not e.is_baseline and e.score is not None:
+            _set_score(e, None, note("score.no_quality", why="@why.not_measured"))
+
+
+def _graded(subject: Subject, primary: str | None) -> dict[str, float | None]:
+    """The figures ratios are formed from: only clean readings (never noisy or failed ones)."""
+    out: dict[str, float | None] = {}
+    for name in ("size", "latency_cpu", "latency_gpu"):
+        reading = read(subject, name)
+        out[name] = reading.value if reading.ok else None
+    if primary:
+        reading = read(subject, f"quality.{primary}")
+        out["quality"] = reading.value if reading.ok else None
+    return out
+
+
+def _measured(subject: Subject, primary: str | None) -> Measured:
+    m = subject.measurement
+    if m is None:
+        return Measured()
+    out = Measured(quality_primary=primary)
+    if m.size is not None:
+        out.size_bytes = m.size.weights_bytes
+        out.files_bytes = m.size.files_bytes
+        out.params = m.size.params
+        out.zeros_fraction = m.size.zeros_fraction
+        uniques = [t.unique for t in m.size.tensors if t.unique is not None and len(t.shape) >= 2]
+        out.max_unique_per_tensor = max(uniques) if uniques else None
+    size = read(subject, "size")
+    if size.value is not None:
+        out.graded_size_bytes = int(size.value)
+        out.size_source = size.source
+        if size.source == "as_run":
+            out.as_run_bytes = int(size.value)
+    for device, prefix in (("cpu", "latency_cpu"), ("cuda", "latency_gpu")):
+        reading = read(subject, prefix)
+        if reading.ok:  # a noisy figure is shown in its check, never recorded as verified
+            setattr(out, f"{prefix}_s", reading.value)
+            setattr(out, f"{prefix}_cv", reading.cv)
+        dm = m.devices.get(device)
+        if device == "cpu" and dm is not None and dm.load is not None:
+            out.load_s = dm.load.load_s
+    for metric in ("ram", "vram"):
+        reading = read(subject, metric)
+        if reading.ok and reading.value is not None:
+            setattr(out, f"{metric}_bytes", int(reading.value))
+            setattr(out, f"{metric}_source", reading.source)
+    if m.quality is not None:
+        out.quality = dict(m.quality.metrics)
+    return out
+
+
+def _model_failed(m: ModelMeasurement | None) -> bool:
+    return m is None or m.status is Status.FAILED
+
+
+def _required_checks(required: list[Metric], subject: Subject, primary: str | None) -> set[str]:
+    out = {m.value for m in required if m is not Metric.QUALITY}
+    if Metric.QUALITY in required:
+        claimed = {name for name in subject.claims if name.startswith("quality.")}
+        out |= claimed or ({f"quality.{primary}"} if primary else set())
+    return out
+
+
+def _scored_metrics(scoring: Scoring, primary: str | None) -> set[str]:
+    """The figures the score is computed from: a noisy or failed one blocks the ranking."""
+    rule = scoring.rule
+    if rule is ScoringRule.NONE:
+        return set()
+    latency = "latency_gpu" if scoring.device == "cuda" else "latency_cpu"
+    out = {f"quality.{primary}"} if primary and scoring.min_quality_retained is not None else set()
+    if rule in (ScoringRule.COMPRESSION, ScoringRule.PARETO):
+        out.add("size")
+    if rule in (ScoringRule.SPEEDUP, ScoringRule.PARETO):
+        out.add(latency)
+    if rule is ScoringRule.QUALITY and primary:
+        out.add(f"quality.{primary}")
+    return out
+
+
+# --- the submission -----------------------------------------------------------------------------
+
+
+def _primary(run: MeasurementRun, task: str, subjects: list[Subject]) -> str | None:
+    for m in run.models:
+        if m.quality is not None:
+            return m.quality.primary
+    declared = _task_metrics(task)
+    if declared is not None:
+        return declared[0]
+    for subject in subjects:
+        for name in subject.claims:
+            if name.startswith("quality."):
+                return name.split(".", 1)[1]
+    return None
+
+
+def _task_metrics(task: str) -> tuple[str, dict] | None:
+    """(primary, metrics) from the task's declaration, when the task module is available."""
+    try:
+        from grader.harness.tasks import TASKS
+
+        cls = TASKS.load(task)
+        return cls.primary, dict(cls.metrics)
+    except Exception:  # an unknown or not-yet-installed task: fall back to what the run says
+        return None
+
+
+def _quality_info(run: MeasurementRun, task: str) -> dict[str, QualityMetricInfo]:
+    declared = _task_metrics(task)
+    metrics = declared[1] if declared else {}
+    out: dict[str, QualityMetricInfo] = {}
+    for name, info in metrics.items():
+        out[name] = QualityMetricInfo(
+            direction=info.direction, bounded=info.bounded, label={"ru": info.label_ru, "en": info.label_en}
+        )
+    for m in run.models:
+        if m.quality is None:
+            continue
+        for name, direction in m.quality.directions.items():
+            if name in out:
+                continue
+            values = [
+                mm.quality.metrics[name] for mm in run.models if mm.quality and name in mm.quality.metrics
+            ]
+            bounded = direction == "higher" and all(0.0 <= v <= 1.0 for v in values)
+            out[name] = QualityMetricInfo(direction=direction, bounded=bounded)
+    return dict(sorted(out.items()))
+
+
+def _dataset(run: MeasurementRun, validated: ValidatedSubmission) -> str | None:
+    for m in run.models:
+        if m.quality is not None:
+            return m.quality.dataset
+    return validated.submission.eval if validated.submission else None
+
+
+def _title(homework: Homework | None) -> dict[str, str]:
+    return {"ru": homework.title.ru, "en": homework.title.en} if homework else {}
+
+
+def _stamp(now: datetime | None) -> str:
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _version() -> str:
+    from grader import __version__
+
+    return __version__

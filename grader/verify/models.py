@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from grader.course.model import Scoring, Tolerances
 from grader.documents import Document
 from grader.findings import Finding
 from grader.harness.models import Environment
@@ -25,6 +27,7 @@ class MetricStatus(StrEnum):
     NOT_MEASURABLE = "not_measurable"  # cannot be measured on this runner (reason says why)
     UNVERIFIABLE = "unverifiable"  # claimed, but cannot be checked (absolute time on other hardware)
     FAILED = "failed"  # the measurement broke (reason says how)
+    NOISY = "noisy"  # measured twice and still above the noise gate: shown, never graded
 
 
 class Verdict(StrEnum):
@@ -34,6 +37,14 @@ class Verdict(StrEnum):
     FAILED = "failed"  # a measurement failed
     NOISY = "noisy"  # timing too noisy to grade, even after one re-measurement
     INVALID = "invalid"  # the submission did not validate
+
+
+class Note(Model):
+    """A sentence the report shows in the course's language: ``key`` names it in
+    grader.verify.messages (ru + en), ``params`` fill its placeholders (already formatted)."""
+
+    key: str
+    params: dict[str, str] = {}
 
 
 class MetricCheck(Model):
@@ -48,6 +59,18 @@ class MetricCheck(Model):
     tolerance: str = ""  # as the course set it: "±2 %", "±0.01"
     reason: str = ""
     hint: str = ""
+    # What the measured figure is (a messages key under `source.`): "weights_files", "as_run",
+    # "rss_above_interpreter", "nvml_process", ... so a reader knows which reading was compared.
+    source: str = ""
+    # "speedup": an absolute latency checked as the speed-up over the team's own baseline; then
+    # `relative` and `tolerance` apply to the speed-ups, and claimed/measured stay the times.
+    compared: Literal["value", "speedup"] = "value"
+    claimed_speedup: float | None = None
+    measured_speedup: float | None = None
+    cv: float | None = None  # latency: coefficient of variation of the measured samples
+    required: bool = False  # the homework requires this metric
+    reason_note: Note | None = None  # `reason`, translatable
+    hint_note: Note | None = None  # `hint`, translatable
 
 
 class Ratios(Model):
@@ -76,6 +99,10 @@ class Measured(Model):
     load_s: float | None = None
     quality: dict[str, float] = {}
     quality_primary: str | None = None
+    size_source: str | None = None  # "weights_files", or "as_run" when the grader applied a transform
+    graded_size_bytes: int | None = None  # the size claims and ratios are checked against
+    ram_source: str | None = None
+    vram_source: str | None = None  # "nvml_process", "torch_peak_reserved", ...
 
 
 class EntryGrade(Model):
@@ -93,6 +120,17 @@ class EntryGrade(Model):
     score_note: str = ""
     verdict: Verdict
     problems: list[str] = []  # failed or not-measurable phases, in words
+    score_reason: Note | None = None  # `score_note`, translatable
+    pareto_rank: int | None = None  # pareto rule: 1 = non-dominated among this submission's models
+    missing: list[str] = []  # required metrics (Metric values) not claimed or not measurable
+    backend: str | None = None  # the harness backend that loaded it
+    artifact_digests: dict[str, str] = {}  # file → sha256 of what was measured
+
+
+class QualityMetricInfo(Model):
+    direction: Literal["higher", "lower"]
+    bounded: bool | None = None  # lies in [0, 1]: shown as a percentage
+    label: dict[str, str] = {}  # {"ru": ..., "en": ...}
 
 
 class Grade(Document):
@@ -115,3 +153,8 @@ class Grade(Document):
     environment: Environment | None = None
     scoring_rule: str | None = None
     graded_at: str | None = None  # ISO 8601, UTC
+    scoring: Scoring | None = None  # the homework's rule as applied
+    tolerances: Tolerances | None = None  # as applied (course defaults merged with the homework's)
+    noise_gate_cv: float | None = None
+    quality_metrics: dict[str, QualityMetricInfo] = {}  # direction, bounds and labels of each metric
+    grader_version: str | None = None

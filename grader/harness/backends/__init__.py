@@ -11,6 +11,9 @@ BACKENDS = Registry(
     {
         "transformers": "grader.harness.backends.transformers:TransformersBackend",
         "onnxruntime": "grader.harness.backends.onnxruntime:OnnxRuntimeBackend",
+        "openvino": "grader.harness.backends.openvino:OpenVinoBackend",
+        "torchscript": "grader.harness.backends.torchscript:TorchScriptBackend",
+        "tensorrt": "grader.harness.backends.tensorrt:TensorRTBackend",
     },
 )
 
@@ -18,4 +21,7 @@ BACKENDS = Registry(
 FORMAT_BACKENDS: dict[str, str] = {
     "safetensors": "transformers",
     "onnx": "onnxruntime",
+    "openvino": "openvino",
+    "torchscript": "torchscript",
+    "tensorrt": "tensorrt",
 }

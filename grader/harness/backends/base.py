@@ -48,7 +48,7 @@ class LoadInfo:
     notes: list[str] = field(default_factory=list)
 
 
-class NotMeasurable(Exception):
+class NotMeasurable(Exception):  # noqa: N818 - an outcome the report shows, not a bug
     """This model cannot be measured here (runtime not installed, no GPU, format refused).
 
     The message says why and how to fix it; the harness reports it as NOT_MEASURABLE, not FAILED.
@@ -95,10 +95,10 @@ class Backend(ABC):
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         """Backend-native outputs → {"logits": array, ...}. Not timed."""
 
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027 - CPU backends have nothing to wait for
         """Block until the device has finished the queued work (CPU backends: nothing to do)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - backends without resources need no close
         """Release the model (device memory, sessions)."""
 
     def __enter__(self) -> Self:

@@ -11,5 +11,9 @@ TASKS = Registry(
     {
         "text-classification": "grader.harness.tasks.text_classification:TextClassification",
         "image-classification": "grader.harness.tasks.image_classification:ImageClassification",
+        "token-classification": "grader.harness.tasks.token_classification:TokenClassification",
+        "causal-lm": "grader.harness.tasks.causal_lm:CausalLM",
+        "seq2seq": "grader.harness.tasks.seq2seq:Seq2Seq",
+        "speech-recognition": "grader.harness.tasks.speech_recognition:SpeechRecognition",
     },
 )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from grader.errors import InputError
 from grader.harness.backends.base import Backend
 
 
@@ -33,12 +34,26 @@ class EvalData:
     digest: str  # "sha256:<hex>" of the canonical bytes of the data actually used
     items: list[dict[str, Any]]
     labels: list[str] | None = None
+    total: int | None = None  # items in the source before `limit` sampled from it
+    seed: int | None = None  # the sampling seed, when a sample was drawn
+
+
+class TaskError(InputError):
+    """The model folder or the model's outputs do not fit the task (no tokenizer.json, labels that
+    do not match the dataset's, no logits). Carries located findings; the harness reports the
+    quality phase as FAILED with this text as the reason."""
 
 
 class Task(ABC):
     name: ClassVar[str]
     metrics: ClassVar[dict[str, MetricInfo]]
     primary: ClassVar[str]
+    # The item fields an eval dataset must provide (its `columns:` map them to the file's columns),
+    # the ones it may provide, and the field that holds class labels (a name, or a list of names
+    # for per-token tags) that the loader checks against the dataset's `labels:`.
+    fields: ClassVar[tuple[str, ...]] = ()
+    optional_fields: ClassVar[tuple[str, ...]] = ()
+    label_field: ClassVar[str | None] = None
     # Parameters the task understands, with the defaults used when the course sets none.
     default_params: ClassVar[dict[str, int | float | str | bool]] = {}
 

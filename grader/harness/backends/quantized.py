@@ -1,0 +1,451 @@
+"""Quantized transformers checkpoints: GPTQ, AWQ and compressed-tensors, through transformers' quantizers.
+
+A quantized checkpoint is an ordinary safetensors folder whose config.json carries a
+`quantization_config`; transformers picks the quantizer from its `quant_method` and replaces the
+Linear layers with packed ones before the weights load. The packages behind each method:
+
+- GPTQ → gptqmodel (kernels) + optimum (transformers' GPTQ integration calls optimum.gptq);
+- AWQ → gptqmodel (it took over the AWQ kernels; autoawq and auto-gptq are dead upstream) + accelerate;
+- compressed-tensors → compressed-tensors (pack-quantized int4/int8 and friends). On CPU it has no
+  packed kernels: the weights are dequantized to the checkpoint's float dtype at load, so the model
+  runs (and is measured) dense; LoadInfo notes say so.
+
+They are the `quant` extra. The transformers backend calls :func:`prepare_quantized_load` before
+`from_pretrained` and merges the kwargs it returns; a missing package becomes NotMeasurable with
+the extra to install, never a traceback in the child.
+
+Kernel choice is explicit so runs are comparable and load time does not hide a compiler run.
+On CPU: 4-bit GPTQ uses gptqmodel's `gptq_torch_aten` (torch's own int4pack CPU matmul: no build
+step, about as fast as the dense model); other GPTQ widths use the portable `torch` kernel (much
+slower: about 10 s to the first call and several times the dense latency on the 2-core dev machine);
+AWQ uses `torch_awq` (transformers accepts only its AwqBackend names). gptqmodel's `auto` would pick
+the AVX512 kernel, which JIT-compiles a C++ extension on first use (about 150 s here), landing in
+one child's load time and not the next one's. On CUDA gptqmodel picks its best kernel (`auto`).
+The kernel that really ran is recorded (:func:`quantization_notes`).
+
+This module also holds a numpy reference for GPTQ/AWQ/compressed-tensors int4 packing
+(:func:`dequantize_gptq`, :func:`dequantize_awq`, :func:`dequantize_pack_quantized`), used by the
+tests to check a real load against the dequantised weights, and usable wherever the grader wants
+the weights a packed checkpoint stands for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.harness.backends.base import NotMeasurable
+
+QUANT_EXTRA = "quant"
+
+
+@dataclass(frozen=True)
+class MethodSupport:
+    packages: tuple[str, ...]  # import names the load needs
+    pip_names: tuple[str, ...]  # what to pip install for them
+    # Kernel per device, passed to transformers as the quantization config's loading attribute
+    # `backend`; None lets the library choose.
+    kernels: Mapping[str, str | None] = field(default_factory=dict)
+
+
+SUPPORTED: dict[str, MethodSupport] = {
+    "gptq": MethodSupport(
+        packages=("gptqmodel", "optimum"),
+        pip_names=("gptqmodel", "optimum"),
+        kernels={"cpu": "torch", "cuda": None},
+    ),
+    "awq": MethodSupport(
+        packages=("gptqmodel", "accelerate"),
+        pip_names=("gptqmodel", "accelerate"),
+        kernels={"cpu": "torch_awq", "cuda": None},
+    ),
+    "compressed-tensors": MethodSupport(
+        packages=("compressed_tensors",),
+        pip_names=("compressed-tensors",),
+        kernels={"cpu": "dequantize", "cuda": None},
+    ),
+}
+
+
+# compressed-tensors "kernels": `dequantize` unpacks the weights once at load (on CPU there is no
+# packed int kernel, and compressed-tensors would otherwise unpack them silently during the first
+# call, so load time, first-call time and the weight bytes at load would all be wrong);
+# `compressed` keeps them packed until then; `optimized` asks for FP8 kernels (CUDA >= sm89).
+COMPRESSED_TENSORS_MODES = ("dequantize", "compressed", "optimized")
+
+
+@dataclass(frozen=True)
+class QuantizationInfo:
+    """What config.json says about a checkpoint's quantization."""
+
+    method: str  # quant_method as written, lower case: gptq, awq, compressed-tensors, bitsandbytes, ...
+    bits: int | None = None
+    group_size: int | None = None
+    symmetric: bool | None = None
+    desc_act: bool | None = None  # GPTQ act-order (g_idx not monotonic)
+    checkpoint_format: str | None = None  # gptq / gptq_v2; awq gemm / gemv; pack-quantized, ...
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def supported(self) -> bool:
+        return self.method in SUPPORTED
+
+    def describe(self) -> str:
+        """`GPTQ 4-bit, group 128, symmetric, format gptq`."""
+        head = self.method if self.method == "compressed-tensors" else self.method.upper()
+        if self.bits:
+            head += f" {self.bits}-bit"
+        parts = [head]
+        if self.group_size:
+            parts.append("per-channel" if self.group_size == -1 else f"group {self.group_size}")
+        if self.symmetric is not None:
+            parts.append("symmetric" if self.symmetric else "asymmetric")
+        if self.desc_act:
+            parts.append("act-order")
+        if self.checkpoint_format:
+            parts.append(f"format {self.checkpoint_format}")
+        return ", ".join(parts)
+
+
+def read_config(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"config.json is not valid JSON: {error}") from None
+    return data if isinstance(data, dict) else {}
+
+
+def detect_quantization(model_dir: Path) -> QuantizationInfo | None:
+    """The checkpoint's quantization from config.json `quantization_config`; None for a dense model.
+
+    A folder with auto-gptq's separate `quantize_config.json` but no `quantization_config` in
+    config.json would load as a dense model with missing weights, so that is an error with the fix.
+    """
+    config = read_config(model_dir)
+    quant = config.get("quantization_config")
+    if quant is None:
+        if (Path(model_dir) / "quantize_config.json").is_file():
+            raise ValueError(
+                "the folder has quantize_config.json (the old auto-gptq layout) but config.json has no "
+                "`quantization_config`; copy that JSON object into config.json as `quantization_config` "
+                '(with "quant_method": "gptq"), or re-save the model with gptqmodel / transformers'
+            )
+        return None
+    if not isinstance(quant, dict) or not isinstance(quant.get("quant_method"), str):
+        raise ValueError("config.json `quantization_config` must be an object with a `quant_method` string")
+    method = quant["quant_method"].strip().lower().replace("_", "-")
+    if method == "compressed-tensors":
+        return _compressed_tensors_info(quant)
+    return QuantizationInfo(
+        method=method,
+        bits=_int_or_none(quant.get("bits")),
+        group_size=_int_or_none(quant.get("group_size", quant.get("q_group_size"))),
+        symmetric=_symmetric(method, quant),
+        desc_act=quant.get("desc_act") if isinstance(quant.get("desc_act"), bool) else None,
+        checkpoint_format=_checkpoint_format(method, quant),
+        raw=quant,
+    )
+
+
+def missing_packages(info: QuantizationInfo, device: str = "cpu") -> list[str]:
+    """pip names of the packages the method needs on ``device`` that are not importable here."""
+    support = SUPPORTED.get(info.method)
+    if support is None:
+        return []
+    needed = dict(zip(support.packages, support.pip_names, strict=True))
+    if device != "cpu":
+        needed["accelerate"] = "accelerate"  # transformers needs it for device_map
+    return [pip_name for package, pip_name in needed.items() if not _importable(package)]
+
+
+def unavailable_reason(info: QuantizationInfo, device: str) -> str | None:
+    """None if this checkpoint can load here; otherwise why not and what to install."""
+    if not info.supported:
+        return (
+            f"quantization method {info.method!r} is not one the grader loads; supported: "
+            f"{', '.join(SUPPORTED)} (GPTQ and AWQ through gptqmodel, compressed-tensors)"
+        )
+    missing = missing_packages(info, device)
+    if missing:
+        return (
+            f"{info.describe()} checkpoints need {', '.join(missing)}, which this runner lacks "
+            f"(install the `{QUANT_EXTRA}` extra: pip install 'compression-grader[{QUANT_EXTRA}]')"
+        )
+    if info.bits is not None and info.bits not in (2, 3, 4, 8) and info.method in ("gptq", "awq"):
+        return f"{info.method.upper()} with {info.bits} bits has no kernel (2, 3, 4 or 8 bits)"
+    return None
+
+
+def prepare_quantized_load(model_dir: Path, device: str = "cpu", kernel: str | None = None) -> dict[str, Any]:
+    """Extra `from_pretrained` kwargs for a quantized checkpoint; {} for a dense one.
+
+    Raises NotMeasurable when the method is unsupported or its packages are missing here, and
+    ValueError when the config is malformed. ``kernel`` overrides the per-device default (a
+    gptqmodel backend name such as `torch`, `gptq_marlin`, `torch_awq`; None = the default).
+    The caller merges the result over its own kwargs::
+
+        kwargs = {"use_safetensors": True, ...} | prepare_quantized_load(folder, spec.device)
+    """
+    info = detect_quantization(model_dir)
+    if info is None:
+        return {}
+    reason = unavailable_reason(info, device)
+    if reason:
+        raise NotMeasurable(reason)
+    # On a GPU the packed layers must be created there (a kernel picked for the CPU and moved
+    # later stays the CPU kernel); on the CPU transformers' default placement is already right.
+    kwargs: dict[str, Any] = {} if device == "cpu" else {"device_map": {"": device}}
+    chosen = kernel if kernel is not None else default_kernel(info, device)
+    if chosen is not None:
+        kwargs["quantization_config"] = _loading_config(info, chosen)
+    return kwargs
+
+
+def default_kernel(info: QuantizationInfo, device: str) -> str | None:
+    """The kernel the grader asks for (see the module docstring); None lets the library choose."""
+    if info.method == "gptq" and device == "cpu" and info.bits == 4:
+        return "gptq_torch_aten"
+    return SUPPORTED[info.method].kernels.get(device)
+
+
+def _loading_config(info: QuantizationInfo, kernel: str) -> Any:
+    """A config of the checkpoint's own class that carries only the loading attribute `backend`.
+
+    transformers keeps the checkpoint's quantization_config and copies just the loading attributes
+    (`backend`, `max_input_length`) from the one passed to from_pretrained.
+    """
+    from transformers import AwqConfig, CompressedTensorsConfig, GPTQConfig
+
+    bits = info.bits or 4
+    if info.method == "compressed-tensors":
+        if kernel not in COMPRESSED_TENSORS_MODES:
+            raise ValueError(
+                f"compressed-tensors kernel {kernel!r} is not one of {', '.join(COMPRESSED_TENSORS_MODES)}"
+            )
+        return CompressedTensorsConfig(
+            dequantize=kernel == "dequantize", use_optimized_inference=kernel == "optimized"
+        )
+    if info.method == "awq":
+        return AwqConfig(bits=bits, group_size=info.group_size or 128, backend=kernel)
+    return GPTQConfig(bits=bits, backend=kernel)
+
+
+def quantization_notes(model_dir: Path, model: Any) -> list[str]:
+    """Notes for LoadInfo after a load with :func:`prepare_quantized_load`: the method and what runs.
+
+    `GPTQ 4-bit, group 128, symmetric, format gptq; runs 14 × TorchLinear (gptqmodel)`, or, when
+    the weights were unpacked at load, that the model runs dense.
+    """
+    info = detect_quantization(model_dir)
+    if info is None:
+        return []
+    layers = describe_quantized_modules(model)
+    if layers:
+        return [f"{info.describe()}; runs {layers}"]
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    return [
+        f"{info.describe()}; weights dequantized at load to {str(dtype).removeprefix('torch.')} "
+        "(no packed kernel for this method on this device): the model runs dense"
+    ]
+
+
+def describe_quantized_modules(model: Any) -> str | None:
+    """`14 × TorchLinear (gptqmodel)`: the packed layer classes that really run, for LoadInfo.notes."""
+    counts: dict[str, int] = {}
+    for module in model.modules():
+        label = _packed_layer_label(module)
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    if not counts:
+        return None
+    return ", ".join(f"{n} × {label}" for label, n in sorted(counts.items()))
+
+
+def _packed_layer_label(module: Any) -> str | None:
+    cls = type(module)
+    root = cls.__module__.split(".")[0]
+    if root == "gptqmodel":
+        return f"{cls.__name__} (gptqmodel)"
+    if getattr(module, "quantization_scheme", None) is not None:
+        # compressed-tensors keeps nn.Linear and wraps its forward; the status says whether the
+        # weights stay packed (decompressed on every call) or were decompressed once at load.
+        status = getattr(module, "quantization_status", None)
+        return f"{cls.__name__} (compressed-tensors, {getattr(status, 'value', status)})"
+    if _has_packed_weight(module):
+        return f"{cls.__name__} ({root})"
+    return None
+
+
+def quantized_weight_bytes(model: Any) -> int:
+    """Bytes of parameters and buffers, each storage once: packed layers keep qweight/scales in buffers.
+
+    (`sum(p.nbytes for p in model.parameters())` would miss every packed weight of a GPTQ model.)
+    Non-persistent buffers that are not weights (rotary caches, position ids) are counted too; they
+    are small next to the weights of any model worth quantizing.
+    """
+    seen: set[tuple[str, int]] = set()
+    total = 0
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.device.type == "meta":
+            continue
+        storage = tensor.untyped_storage()
+        key = (str(tensor.device), storage.data_ptr())
+        if key in seen:
+            continue
+        seen.add(key)
+        total += storage.nbytes()
+    return total
+
+
+# --- numpy references for the packed formats -------------------------------------------------
+
+
+def unpack_int32(
+    packed: np.ndarray, bits: int, axis: int, order: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Unpack `32 // bits` unsigned values per int32 along ``axis`` (lowest bits first).
+
+    ``order`` gives the logical position of the value stored in slot i of each word (AWQ stores
+    the eight 4-bit values of a word in the order 0 2 4 6 1 3 5 7).
+    """
+    if 32 % bits:
+        raise ValueError(f"{bits}-bit values do not tile an int32; only 2, 4 and 8 bits unpack this way")
+    per_word = 32 // bits
+    words = np.moveaxis(np.asarray(packed).astype(np.int64) & 0xFFFFFFFF, axis, -1)
+    shifts = np.arange(per_word, dtype=np.int64) * bits
+    slots = (words[..., None] >> shifts) & ((1 << bits) - 1)  # [..., words, slot]
+    if order is not None:
+        logical = np.empty_like(slots)
+        logical[..., list(order)] = slots
+        slots = logical
+    values = slots.reshape(*words.shape[:-1], words.shape[-1] * per_word)
+    return np.moveaxis(values, -1, axis)
+
+
+AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
+
+
+def dequantize_gptq(
+    qweight: np.ndarray,
+    qzeros: np.ndarray,
+    scales: np.ndarray,
+    g_idx: np.ndarray | None,
+    bits: int,
+    checkpoint_format: str = "gptq",
+) -> np.ndarray:
+    """The float weight [out, in] that a GPTQ layer stands for.
+
+    qweight [in·bits/32, out] packs input rows; qzeros [groups, out·bits/32] packs output columns;
+    scales [groups, out]; g_idx [in] is each input row's group. Format `gptq` (v1, auto-gptq and
+    most hub checkpoints) stores every zero point minus one; `gptq_v2` stores it as is.
+    """
+    q = unpack_int32(qweight, bits, axis=0)  # [in, out]
+    zeros = unpack_int32(qzeros, bits, axis=1)  # [groups, out]
+    if checkpoint_format == "gptq":
+        zeros = (zeros + 1) & ((1 << bits) - 1)
+    in_features = q.shape[0]
+    groups = np.asarray(g_idx, dtype=np.int64) if g_idx is not None else _default_groups(in_features, scales)
+    weight = (q - zeros[groups]) * np.asarray(scales, dtype=np.float32)[groups]
+    return weight.T.astype(np.float32)
+
+
+def dequantize_awq(qweight: np.ndarray, qzeros: np.ndarray, scales: np.ndarray, bits: int = 4) -> np.ndarray:
+    """The float weight [out, in] of an AWQ GEMM layer: qweight [in, out·bits/32], qzeros [groups, ...]."""
+    order = AWQ_ORDER if bits == 4 else None
+    q = unpack_int32(qweight, bits, axis=1, order=order)  # [in, out]
+    zeros = unpack_int32(qzeros, bits, axis=1, order=order)  # [groups, out]
+    groups = _default_groups(q.shape[0], scales)
+    weight = (q - zeros[groups]) * np.asarray(scales, dtype=np.float32)[groups]
+    return weight.T.astype(np.float32)
+
+
+def dequantize_pack_quantized(
+    weight_packed: np.ndarray,
+    weight_scale: np.ndarray,
+    bits: int,
+    weight_zero_point: np.ndarray | None = None,
+) -> np.ndarray:
+    """The float weight [out, in] of a compressed-tensors `pack-quantized` layer.
+
+    Values are signed (−2^(bits−1) … 2^(bits−1)−1), stored offset to unsigned and packed along the
+    input dimension; weight_scale is [out, groups] (one column per channel for `channel` strategy).
+    """
+    q = unpack_int32(weight_packed, bits, axis=1) - (1 << (bits - 1))  # [out, in]
+    scale = np.asarray(weight_scale, dtype=np.float32)
+    group_size = q.shape[1] // scale.shape[1]
+    expanded = np.repeat(scale, group_size, axis=1)
+    if weight_zero_point is not None:
+        zero = unpack_int32(weight_zero_point, bits, axis=0)[: q.shape[0]] - (1 << (bits - 1))
+        q = q - np.repeat(zero, group_size, axis=1)
+    return (q * expanded).astype(np.float32)
+
+
+def _default_groups(in_features: int, scales: np.ndarray) -> np.ndarray:
+    group_size = in_features // np.asarray(scales).shape[0]
+    return np.arange(in_features) // group_size
+
+
+# --- config parsing helpers ------------------------------------------------------------------
+
+
+def _compressed_tensors_info(quant: Mapping[str, Any]) -> QuantizationInfo:
+    groups = quant.get("config_groups") or {}
+    weights: Mapping[str, Any] = {}
+    fmt = quant.get("format")
+    for group in groups.values() if isinstance(groups, dict) else []:
+        if isinstance(group, dict) and isinstance(group.get("weights"), dict):
+            weights = group["weights"]
+            fmt = group.get("format") or fmt
+            break
+    return QuantizationInfo(
+        method="compressed-tensors",
+        bits=_int_or_none(weights.get("num_bits")),
+        group_size=_int_or_none(weights.get("group_size")),
+        symmetric=weights.get("symmetric") if isinstance(weights.get("symmetric"), bool) else None,
+        checkpoint_format=fmt if isinstance(fmt, str) else None,
+        raw=quant,
+    )
+
+
+def _checkpoint_format(method: str, quant: Mapping[str, Any]) -> str | None:
+    if method == "gptq":
+        value = quant.get("checkpoint_format", quant.get("format", "gptq"))
+    elif method == "awq":
+        value = quant.get("version", quant.get("format"))
+    else:
+        value = quant.get("format")
+    return str(value).lower() if value is not None else None
+
+
+def _symmetric(method: str, quant: Mapping[str, Any]) -> bool | None:
+    if isinstance(quant.get("sym"), bool):
+        return quant["sym"]
+    if method == "awq" and isinstance(quant.get("zero_point"), bool):
+        return not quant["zero_point"]
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (import blocked)
+        return False
+
+
+def _has_packed_weight(module: Any) -> bool:
+    names = [name for name, _ in module.named_buffers(recurse=False)]
+    names += [name for name, _ in module.named_parameters(recurse=False)]
+    return any(name in ("qweight", "weight_packed") for name in names)

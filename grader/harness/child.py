@@ -1,0 +1,405 @@
+"""A measurement child: one job (model × device × phase, or a self-test probe), one report.
+
+A child is either forked by a zygote (`forked_main`, the normal path: the heavy imports are
+already done) or started as `python -m grader.harness.child ENVELOPE.json` (the fallback). Either
+way it runs the job, writes a ChildReport next to it and exits; how it exited (code, signal,
+peak RSS) is read by whoever reaps it. Everything the child prints goes to its log file, whose
+tail is attached to a failed phase.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import faulthandler
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from grader.harness.jobs import (
+    ChildReport,
+    JobEnvelope,
+    LoadReport,
+    PhaseJob,
+    ProbeJob,
+    ProbeReport,
+    QualityReport,
+)
+from grader.harness.memory import MIB, hwm_bytes, repopulate, rss_bytes
+
+EXIT_OK = 0
+EXIT_REPORTED_ERROR = 1  # the child caught an error and wrote it into its report
+EXIT_UNCAUGHT = 70  # something escaped even the report writer
+
+PR_SET_PDEATHSIG = 1
+
+
+def forked_main(envelope: JobEnvelope, close_fds: list[int]) -> NoReturn:
+    """Entry of a child the zygote has just forked. Never returns into the zygote's loop."""
+    code = EXIT_UNCAUGHT
+    try:
+        _become_child(Path(envelope.log_path), close_fds)
+        code = run_envelope(envelope)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)  # no atexit handlers, no zygote buffers flushed twice
+
+
+# Set in the zygote after its imports (grader.harness.memory.mapped_file_pages): the file-backed
+# pages its RSS counts, which a forked child maps again before it reads its own RSS.
+ZYGOTE_FILE_PAGES: list[tuple[int, int]] = []
+
+
+def _become_child(log_path: Path, close_fds: list[int]) -> None:
+    with contextlib.suppress(OSError):  # the zygote already made us a group leader
+        os.setpgid(0, 0)
+    _die_with_parent()
+    for fd in close_fds:  # the zygote's protocol pipes: only the zygote may talk on them
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    os.close(devnull)
+    faulthandler.enable()  # a segfault leaves a Python traceback in the log
+    random.seed()
+    repopulate(ZYGOTE_FILE_PAGES)
+
+
+def _die_with_parent() -> None:
+    """If the zygote is killed, its children must not run on unsupervised."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_envelope(envelope: JobEnvelope) -> int:
+    job = envelope.job
+    report = run_probe(job) if isinstance(job, ProbeJob) else run_phase(job)
+    write_report(Path(job.result_path), report)
+    return EXIT_OK if report.ok else EXIT_REPORTED_ERROR
+
+
+def write_report(path: Path, report: ChildReport) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(report.model_dump_json(), encoding="utf-8")
+    tmp.replace(path)
+
+
+# --- model phases ------------------------------------------------------------------------------
+
+
+class _Stage:
+    """Where the child is, so a failure says whether loading, the first call or the phase broke."""
+
+    def __init__(self) -> None:
+        self.name = "setup"
+
+
+def run_phase(job: PhaseJob) -> ChildReport:
+    from grader.harness.backends import BACKENDS
+    from grader.harness.backends.base import LoadSpec, NotMeasurable
+
+    report = ChildReport(ok=False, pid=os.getpid())
+    stage = _Stage()
+    try:
+        backend_cls = BACKENDS.load(job.backend)
+        report.threads = configure_threads(job, uses_torch="torch" in backend_cls.preload)
+        seed_everything(job.seed)
+        task = _make_task(job)
+        spec = LoadSpec(
+            model_dir=Path(job.model_dir),
+            format=job.format,
+            device=job.device,
+            transform=job.transform,  # type: ignore[arg-type]
+            task=job.task,
+            intra_op_threads=job.intra_op_threads,
+            inter_op_threads=job.inter_op_threads,
+            model_file=job.model_file,
+            allow_code_formats=job.allow_code_formats,
+        )
+        preload(pre_load_imports(backend_cls, spec))
+        _quiet_libraries()
+        report.rss_before_load_bytes = rss_bytes()
+        stage.name = "load"
+        started = time.perf_counter()
+        with backend_cls(spec) as backend:
+            load_s = time.perf_counter() - started
+            _run_loaded(job, task, backend, report, stage, load_s)
+        report.ok = True
+    except NotMeasurable as error:
+        report.error_kind, report.error = "not_measurable", str(error)
+    except MemoryError:
+        report.error_kind, report.error = "failed", "MemoryError: the process could not allocate memory"
+    except Exception as error:
+        report.error_kind, report.error = "failed", error_text(error)
+        traceback.print_exc()
+    report.error_stage = "" if report.ok else stage.name
+    report.vmhwm_bytes = hwm_bytes()
+    report.vmrss_end_bytes = rss_bytes()
+    return report
+
+
+def error_text(error: Exception) -> str:
+    """One line for the phase's reason. Located errors (a task's or the eval data's findings) keep
+    their message and hint; the file paths inside the child's scratch folders mean nothing to a
+    student."""
+    from grader.errors import InputError
+
+    if isinstance(error, InputError):
+        parts = []
+        for finding in error.findings:
+            text = finding.message
+            if finding.expected:
+                text += f" (expected {finding.expected})"
+            if finding.hint:
+                text += f"; {finding.hint}"
+            parts.append(text)
+        return " | ".join(parts)
+    return f"{type(error).__name__}: {error}"
+
+
+def _run_loaded(
+    job: PhaseJob, task: Any, backend: Any, report: ChildReport, stage: _Stage, load_s: float
+) -> None:
+    stage.name = "inputs"
+    inputs = _inputs(job, task, backend)
+    report.input_shapes = {name: list(array.shape) for name, array in inputs.items()}
+    prepared = backend.prepare(inputs)
+    run, synchronize = backend.run, backend.synchronize
+
+    def call() -> None:
+        run(prepared)
+        synchronize()
+
+    stage.name = "first_call"
+    started = time.perf_counter()
+    call()
+    first_call_s = time.perf_counter() - started
+    info = backend.info
+    report.load = LoadReport(
+        load_s=load_s,
+        first_call_s=first_call_s,
+        as_run_bytes=info.as_run_bytes,
+        providers=list(info.providers),
+        build_s=info.build_s,
+        notes=list(info.notes),
+    )
+    stage.name = job.phase
+    if job.phase == "latency":
+        from grader.harness.timing import measure
+
+        report.timing = measure(call, job.latency, timer=_timer_name(job.device))
+    elif job.phase == "memory":
+        for _ in range(job.memory_iters):
+            call()
+    else:
+        report.quality = _evaluate(job, task, backend)
+
+
+def _timer_name(device: str) -> str:
+    return "perf_counter" if device == "cpu" else "perf_counter+synchronize"
+
+
+def _make_task(job: PhaseJob) -> Any:
+    if job.task is None:
+        return None
+    from grader.harness.tasks import TASKS
+
+    return TASKS.load(job.task)(Path(job.model_dir), dict(job.task_params))
+
+
+def _inputs(job: PhaseJob, task: Any, backend: Any) -> dict[str, Any]:
+    import numpy as np
+
+    if job.inputs_file:
+        with np.load(job.inputs_file, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    if task is None:
+        raise ValueError(
+            "the job names neither a task nor an inputs file, so there is nothing to feed the model"
+        )
+    return dict(task.latency_inputs(job.batch_size, backend.input_names()))
+
+
+def _evaluate(job: PhaseJob, task: Any, backend: Any) -> QualityReport:
+    if job.eval is None or task is None:
+        raise ValueError("a quality job needs a task and an eval dataset")
+    from grader.course.model import Course
+    from grader.harness.data import load_eval_data
+
+    course = Course.model_validate(job.eval.course)
+    data = load_eval_data(job.eval.dataset_id, course, Path(job.eval.repo_root))
+    started = time.perf_counter()
+    metrics = task.evaluate(backend, data, job.batch_size)
+    return QualityReport(
+        metrics={k: float(v) for k, v in metrics.items()},
+        n=len(data.items),
+        dataset_digest=data.digest,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def configure_threads(job: PhaseJob, *, uses_torch: bool) -> dict[str, int]:
+    """Apply and record the thread counts. onnxruntime takes its counts from the LoadSpec."""
+    out = {"intra_op": job.intra_op_threads, "inter_op": job.inter_op_threads}
+    if uses_torch or "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(job.intra_op_threads)
+        with contextlib.suppress(RuntimeError):  # only settable before inter-op work starts
+            torch.set_num_interop_threads(job.inter_op_threads)
+        out["torch_intra_op"] = torch.get_num_threads()
+        out["torch_inter_op"] = torch.get_num_interop_threads()
+    if job.backend == "onnxruntime":
+        out["onnxruntime_intra_op"] = job.intra_op_threads
+        out["onnxruntime_inter_op"] = job.inter_op_threads
+    return out
+
+
+def pre_load_imports(backend_cls: Any, spec: Any) -> list[str]:
+    """Modules the child imports before its pre-load RSS reading: code is not model memory.
+
+    The zygote's preload (already imported there; the fallback process imports it here), plus
+    what a backend names for this model (`pre_load_imports(spec)`: a runtime that must not be
+    imported before fork, the architecture's modelling module).
+    """
+    names = list(backend_cls.preload)
+    hook = getattr(backend_cls, "pre_load_imports", None)
+    if hook is not None:
+        names += [name for name in hook(spec) if name not in names]
+    return names
+
+
+def preload(modules: list[str]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        import numpy as np
+
+        np.random.seed(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def _quiet_libraries() -> None:
+    """Progress bars and info logs would bury the useful end of a failed child's log."""
+    if "transformers" in sys.modules:
+        with contextlib.suppress(Exception):
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+
+
+# --- self-test probes -------------------------------------------------------------------------
+
+
+def run_probe(job: ProbeJob) -> ChildReport:
+    report = ChildReport(ok=False, pid=os.getpid())
+    try:
+        _PROBES[job.action](job, report)
+        report.ok = True
+    except Exception as error:
+        report.error_kind, report.error = "failed", f"{type(error).__name__}: {error}"
+        traceback.print_exc()
+    report.error_stage = "" if report.ok else job.action
+    report.vmhwm_bytes = hwm_bytes()
+    report.vmrss_end_bytes = rss_bytes()
+    return report
+
+
+def _probe_alloc(job: ProbeJob, report: ChildReport) -> None:
+    import numpy as np
+
+    report.rss_before_load_bytes = rss_bytes()
+    block = np.ones(job.mib * MIB, dtype=np.uint8)  # ones, not empty: every page is touched
+    report.probe = ProbeReport(allocated_bytes=int(block.nbytes), rss_after_alloc_bytes=rss_bytes())
+    report.vmhwm_bytes = hwm_bytes()
+    del block
+
+
+def _probe_spin(job: ProbeJob, report: ChildReport) -> None:
+    from grader.harness.timing import measure
+
+    spin_ns = int(job.spin_ms * 1_000_000)
+    clock = time.perf_counter_ns
+
+    def call() -> None:
+        end = clock() + spin_ns
+        while clock() < end:
+            pass
+
+    report.timing = measure(call, job.latency)
+
+
+def _probe_hang(job: ProbeJob, report: ChildReport) -> None:
+    while True:
+        time.sleep(3600)
+
+
+def _probe_crash(job: ProbeJob, report: ChildReport) -> None:
+    sys.stderr.write("probe: reading address 0 on purpose\n")
+    sys.stderr.flush()
+    ctypes.string_at(0)  # SIGSEGV
+
+
+def _probe_exit(job: ProbeJob, report: ChildReport) -> None:
+    sys.stderr.write(f"probe: exiting with code {job.exit_code} without a report\n")
+    sys.stderr.flush()
+    os._exit(job.exit_code)
+
+
+def _probe_raise(job: ProbeJob, report: ChildReport) -> None:
+    raise RuntimeError("probe: an exception inside the child, on purpose")
+
+
+_PROBES: dict[str, Callable[[ProbeJob, ChildReport], None]] = {
+    "alloc": _probe_alloc,
+    "spin": _probe_spin,
+    "hang": _probe_hang,
+    "crash": _probe_crash,
+    "exit": _probe_exit,
+    "raise": _probe_raise,
+}
+
+
+# --- fallback entry: python -m grader.harness.child ENVELOPE.json ------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m grader.harness.child ENVELOPE.json\n")
+        return 2
+    envelope = JobEnvelope.model_validate_json(Path(args[0]).read_text(encoding="utf-8"))
+    faulthandler.enable()
+    _die_with_parent()
+    return run_envelope(envelope)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

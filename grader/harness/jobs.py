@@ -1,0 +1,150 @@
+"""What the parent asks a measurement child to do, and what the child writes back.
+
+The parent writes a job as JSON; the child (forked by a zygote, or a plain
+`python -m grader.harness.child JOB` process) runs it and writes a ChildReport to
+``job.result_path``. How the child ended (exit code, signal, peak RSS, timed out, killed for
+memory) is not the child's to say: the process that reaped it reports that as an ExitInfo.
+Both are plain data so the three processes agree on them without sharing any state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from grader.course.model import LatencySettings
+
+Phase = Literal["latency", "memory", "quality"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(_Model):
+    timeout_s: float = Field(gt=0)
+    memory_bytes: int | None = Field(default=None, gt=0)  # whole-process peak RSS
+
+
+class EvalJob(_Model):
+    dataset_id: str
+    course: dict[str, Any]  # Course.model_dump(mode="json"): the child rebuilds the Course from it
+    repo_root: str
+
+
+class PhaseJob(_Model):
+    """Load one model on one device and run one phase."""
+
+    kind: Literal["phase"] = "phase"
+    phase: Phase
+    backend: str  # a name in grader.harness.backends.BACKENDS
+    model_dir: str
+    format: str
+    model_file: str | None = None
+    transform: str | None = None
+    device: str = "cpu"
+    task: str | None = None  # a name in grader.harness.tasks.TASKS; gives inputs and the metric
+    task_params: dict[str, int | float | str | bool] = {}
+    inputs_file: str | None = None  # .npz of fixed inputs, instead of the task's (benchmarks)
+    batch_size: int = 1
+    intra_op_threads: int = 1
+    inter_op_threads: int = 1
+    seed: int = 0
+    latency: LatencySettings = LatencySettings()
+    memory_iters: int = 5  # calls in the memory phase: enough to reach the steady footprint
+    allow_code_formats: bool = False  # TorchScript & co.: only after an instructor allowed it
+    eval: EvalJob | None = None
+    result_path: str = ""  # filled in by the runner
+
+
+class ProbeJob(_Model):
+    """A child that checks the harness itself (`grader selftest`): no model involved."""
+
+    kind: Literal["probe"] = "probe"
+    action: Literal["alloc", "spin", "hang", "crash", "exit", "raise"]
+    mib: int = 0  # alloc: touched MiB to hold
+    spin_ms: float = 0.0  # spin: busy-wait this long per call, timed like a model
+    exit_code: int = 3
+    latency: LatencySettings = LatencySettings()
+    result_path: str = ""  # filled in by the runner
+
+
+Job = Annotated[PhaseJob | ProbeJob, Field(discriminator="kind")]
+
+
+class JobEnvelope(_Model):
+    """A job on disk, with the paths of its log; the zygote and the fallback read the same file."""
+
+    id: str
+    job: Job
+    log_path: str
+    limits: Limits
+
+
+class LoadReport(_Model):
+    load_s: float
+    first_call_s: float
+    as_run_bytes: int | None = None
+    providers: list[str] = []
+    build_s: float | None = None
+    notes: list[str] = []
+
+
+class TimingReport(_Model):
+    samples_ms: list[float]
+    warmup_iters: int
+    warmup_s: float
+    warmup_converged: bool
+    stable: bool
+    stop_reason: str  # "stable", "max_time_s", "max_iters"
+    timer: str
+    measure_s: float
+
+
+class QualityReport(_Model):
+    metrics: dict[str, float]
+    n: int
+    dataset_digest: str
+    seconds: float
+
+
+class ProbeReport(_Model):
+    allocated_bytes: int = 0
+    rss_after_alloc_bytes: int | None = None
+
+
+class ChildReport(_Model):
+    """What the child itself found out. ``error_kind`` is set when it caught an exception."""
+
+    ok: bool
+    error_kind: Literal["not_measurable", "failed"] | None = None
+    error: str = ""
+    error_stage: str = ""  # setup, load, inputs, first_call, latency, memory, quality
+    pid: int
+    rss_before_load_bytes: int | None = None
+    vmhwm_bytes: int | None = None
+    vmrss_end_bytes: int | None = None
+    threads: dict[str, int] = {}
+    input_shapes: dict[str, list[int]] = {}
+    load: LoadReport | None = None
+    timing: TimingReport | None = None
+    quality: QualityReport | None = None
+    probe: ProbeReport | None = None
+    notes: list[str] = []
+
+
+class ExitInfo(_Model):
+    """How a child ended, from the process that reaped it (os.wait4)."""
+
+    pid: int
+    exit_code: int | None = None  # None when killed by a signal
+    signal: str | None = None  # "SIGKILL", "SIGSEGV", ...
+    ru_maxrss_bytes: int | None = None  # the child's own peak RSS from wait4; None when not its own
+    hwm_seen_bytes: int | None = None  # the largest VmHWM the watchdog read while it ran
+    wall_s: float
+    killed_for: Literal["timeout", "memory"] | None = None
+    # An exec'd child (the fallback) carries its spawner's high-water mark in ru_maxrss: Linux
+    # folds the pre-exec address space into it. Its raw value is kept here, ru_maxrss_bytes is
+    # None, and VmHWM (which exec resets) describes the child.
+    ru_maxrss_inherited_bytes: int | None = None

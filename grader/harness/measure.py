@@ -1,0 +1,734 @@
+"""`measure_submission`: every model of a validated submission, measured by one harness.
+
+Order of work (DESIGN.md, "The measurement contract"):
+
+1. fetch each artifact (grader.fetch) and analyse its size (grader.harness.size) in this process;
+   zygotes start importing their backends meanwhile;
+2. memory children (one per model and device) and quality children (one per model, on the first
+   requested device its backend can use), two at a time: they time nothing;
+3. latency children alone, interleaved: for each of ``rounds`` rounds, every model in turn
+   (A B C A B C), then each model's rounds merged;
+4. the noise gate: a model whose latency noise is above ``noise_gate_cv`` is measured again
+   (all rounds, interleaved with the other noisy ones); still above → NOISY, never graded.
+
+A phase that breaks is a PhaseResult with status FAILED (or NOT_MEASURABLE) and its reason; the
+phases that depend on it are SKIPPED with a reason; every other model and phase still reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.course.model import Course
+from grader.errors import InputError
+from grader.fetch.artifact import FetchedArtifact, FetchError, default_cache_dir, fetch_artifact, team_root_of
+from grader.findings import Finding, Location
+from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
+from grader.harness.backends.base import Backend
+from grader.harness.environment import ThreadPlan, collect_environment
+from grader.harness.jobs import EvalJob, Limits, PhaseJob
+from grader.harness.memory import MIB, memory_result
+from grader.harness.models import (
+    DeviceMeasurement,
+    LatencyResult,
+    LoadResult,
+    MeasurementRun,
+    ModelMeasurement,
+    PhaseResult,
+    QualityResult,
+    Status,
+)
+from grader.harness.runner import ChildOutcome, Runner
+from grader.harness.stats import Samples, summarize
+from grader.registry import UnknownNameError
+from grader.validate.document import ValidatedEntry, ValidatedSubmission
+
+PARALLEL_UNTIMED = 2  # memory and quality children that may run side by side
+LOAD_STAGES = ("setup", "load")
+# Robust CV: the IQR of a normal distribution is 1.349 standard deviations.
+IQR_PER_SIGMA = 1.349
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    stage: str  # fetch, size, memory, quality, latency, done
+    done: int
+    total: int
+    message: str
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every job of this submission shares: task, data, settings, limits."""
+
+    course: Course
+    repo_root: Path
+    task: str
+    dataset_id: str | None
+    params: dict[str, int | float | str | bool]
+    devices: list[str]
+    plan: ThreadPlan
+    limits: Limits
+    allow_code_formats: bool = False
+
+    def job(self, model: _Model, device: str, phase: str) -> PhaseJob:
+        assert model.fetched is not None
+        runner = self.course.runner
+        evaluation = None
+        if phase == "quality" and self.dataset_id is not None:
+            evaluation = EvalJob(
+                dataset_id=self.dataset_id,
+                course=self.course.model_dump(mode="json"),
+                repo_root=str(self.repo_root),
+            )
+        return PhaseJob(
+            phase=phase,  # type: ignore[arg-type]
+            backend=model.measurement.backend,
+            model_dir=str(model.fetched.root),
+            format=model.measurement.format,
+            model_file=model.fetched.model_file,
+            transform=model.measurement.transform,
+            device=device,
+            task=self.task,
+            task_params=dict(self.params),
+            batch_size=runner.batch_size,
+            intra_op_threads=self.plan.intra_op,
+            inter_op_threads=self.plan.inter_op,
+            seed=runner.seed,
+            latency=runner.latency,
+            eval=evaluation,
+            allow_code_formats=self.allow_code_formats,
+        )
+
+
+@dataclass
+class _Model:
+    entry: ValidatedEntry
+    measurement: ModelMeasurement
+    backend_cls: type[Backend] | None = None
+    fetched: FetchedArtifact | None = None
+    devices: list[str] = field(default_factory=list)  # requested devices its backend can use here
+    blocked: dict[str, tuple[Status, str]] = field(default_factory=dict)  # device → why latency won't run
+    memory: dict[str, ChildOutcome] = field(default_factory=dict)
+    latency: dict[str, list[ChildOutcome]] = field(default_factory=dict)
+    remeasured: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return self.measurement.key
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        return tuple(self.backend_cls.preload) if self.backend_cls else ()
+
+    def phase(self, result: PhaseResult) -> None:
+        # Two children that failed to load the same model the same way say it once.
+        if result.phase == "load":
+            for known in self.measurement.phases:
+                same = (known.phase, known.device, known.status, known.reason)
+                if same == (result.phase, result.device, result.status, result.reason):
+                    return
+        self.measurement.phases.append(result)
+
+
+class _Progress:
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+
+    def add(self, n: int) -> None:
+        self.total += n
+
+    def step(self, stage: str, message: str) -> None:
+        self.done += 1
+        if self.callback is not None:
+            self.callback(ProgressEvent(stage, self.done, self.total, message))
+
+    def note(self, stage: str, message: str) -> None:
+        if self.callback is not None:
+            self.callback(ProgressEvent(stage, self.done, self.total, message))
+
+
+def measure_submission(
+    validated: ValidatedSubmission,
+    course: Course,
+    repo_root: Path,
+    *,
+    devices: list[str] | None = None,
+    progress: ProgressCallback | None = None,
+    cache_dir: Path | None = None,
+    work_dir: Path | None = None,
+    use_zygote: bool = True,
+    hf_cache_dir: Path | None = None,
+    runner: Runner | None = None,
+    allow_code_formats: bool = False,
+) -> MeasurementRun:
+    """Measure every entry of ``validated`` (baseline first) and return the measurement-run document.
+
+    ``devices`` restricts the course's devices (default: course.runner.devices). ``work_dir``
+    keeps the children's jobs, reports and logs there (default: a temporary folder, removed).
+    ``runner``: an open Runner to reuse (its zygotes stay warm across calls, e.g. for several
+    submissions in one job); it must have been made with this course's thread environment.
+    ``allow_code_formats``: an instructor reviewed the submission and allows formats that carry
+    code (TorchScript); the workflow sets it from the instructor's label, never from the PR.
+    """
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    repo_root = Path(repo_root).resolve()
+    context = _context(validated, course, repo_root, devices, allow_code_formats)
+    models = [_plan(entry) for entry in validated.entries]
+    tracker = _Progress(progress, total=len(models))
+    order: list[str] = []
+    with _work_dir(work_dir) as work, _runner(runner, work, context, use_zygote) as active:
+        active.prestart({m.preload for m in models if m.backend_cls is not None})
+        team_root = team_root_of(validated, repo_root)
+        for model in models:
+            _fetch_and_size(model, context, cache_dir or default_cache_dir(), team_root, hf_cache_dir)
+            tracker.step("size", f"{model.measurement.name}: files checked")
+        _untimed_phases(models, context, active, tracker)
+        order = _latency_phases(models, context, active, tracker)
+    for model in models:
+        _assemble(model, context)
+    environment = collect_environment(
+        context.plan,
+        seed=course.runner.seed,
+        observed_threads=_observed_threads(models),
+        input_shapes=_input_shapes(models),
+    )
+    tracker.note("done", "measured")
+    return MeasurementRun(
+        submission=validated,
+        models=[m.measurement for m in models],
+        environment=environment,
+        started_at=started_at,
+        wall_s=time.perf_counter() - clock,
+        order=order,
+    )
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+def _context(
+    validated: ValidatedSubmission,
+    course: Course,
+    repo_root: Path,
+    devices: list[str] | None,
+    allow_code_formats: bool = False,
+) -> _Context:
+    submission = validated.submission
+    if submission is None:
+        raise InputError(
+            [f for f in validated.findings if f.is_error]
+            or [
+                Finding(
+                    code="D004",
+                    location=Location(file=validated.manifest_path),
+                    message="the validated submission holds no manifest, so there is nothing to measure",
+                    hint="fix the findings that `grader validate` reports, then validate again",
+                )
+            ]
+        )
+    settings = course.tasks.get(submission.task)
+    dataset_id = submission.eval or (settings.dataset if settings else None)
+    params = {**(settings.params if settings else {}), **submission.params}
+    wanted = list(devices) if devices else list(course.runner.devices)
+    limits = course.runner.limits
+    return _Context(
+        course=course,
+        repo_root=repo_root,
+        task=submission.task,
+        dataset_id=dataset_id,
+        params=params,
+        devices=wanted,
+        plan=ThreadPlan.from_course(course.runner.threads),
+        limits=Limits(timeout_s=limits.phase_timeout_s, memory_bytes=limits.memory_mib * MIB),
+        allow_code_formats=allow_code_formats,
+    )
+
+
+def _plan(entry: ValidatedEntry) -> _Model:
+    model_entry = entry.entry
+    backend = FORMAT_BACKENDS.get(model_entry.format, "")
+    measurement = ModelMeasurement(
+        key=entry.key,
+        name=model_entry.name,
+        role="baseline" if entry.is_baseline else "candidate",
+        backend=backend or "none",
+        format=model_entry.format,
+        transform=model_entry.transform,
+        status=Status.OK,
+    )
+    model = _Model(entry=entry, measurement=measurement)
+    if backend:
+        try:
+            model.backend_cls = BACKENDS.load(backend)
+        except (UnknownNameError, ImportError) as error:
+            measurement.reason = f"the {backend} backend cannot be loaded: {error}"
+    return model
+
+
+def _fetch_and_size(
+    model: _Model, context: _Context, cache_dir: Path, team_root: Path, hf_cache_dir: Path | None
+) -> None:
+    from grader.harness.size import analyze_size
+
+    started = time.perf_counter()
+    try:
+        model.fetched = fetch_artifact(
+            model.entry,
+            context.repo_root,
+            cache_dir,
+            team_root=team_root,
+            max_bytes=context.course.runner.limits.artifact_max_mib * MIB,
+            hf_cache_dir=hf_cache_dir,
+        )
+    except FetchError as error:
+        model.phase(
+            PhaseResult(phase="fetch", status=Status.FAILED, reason=str(error), wall_s=_since(started))
+        )
+        return
+    model.measurement.artifact_digests = dict(model.fetched.files)
+    model.phase(PhaseResult(phase="fetch", status=Status.OK, wall_s=_since(started)))
+    started = time.perf_counter()
+    try:
+        model.measurement.size = analyze_size(model.fetched.path, model.measurement.format)
+        model.phase(PhaseResult(phase="size", status=Status.OK, wall_s=_since(started)))
+    except Exception as error:  # SizeError, or any surprise in a malformed file: a result, not a crash
+        model.phase(
+            PhaseResult(phase="size", status=Status.FAILED, reason=_error_text(error), wall_s=_since(started))
+        )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _error_text(error: BaseException) -> str:
+    if isinstance(error, InputError):
+        return "; ".join(f.message + (f" ({f.hint})" if f.hint else "") for f in error.findings)
+    return str(error) or type(error).__name__
+
+
+@functools.cache
+def _has_gpu() -> bool:
+    from grader.harness.environment import list_gpus
+
+    return bool(list_gpus())
+
+
+def _resolve_devices(model: _Model, context: _Context) -> None:
+    """Which requested devices this model can run on here; the others are NOT_MEASURABLE."""
+    for device in context.devices:
+        if device == "cuda" and not _has_gpu():
+            reason: str | None = "this runner has no CUDA GPU"
+        elif model.backend_cls is None:
+            reason = model.measurement.reason or (
+                f"the grader has no backend for the {model.measurement.format} format yet"
+            )
+        else:
+            reason = model.backend_cls.unavailable_reason(device)
+        if reason is None:
+            model.devices.append(device)
+        else:
+            model.measurement.devices[device] = DeviceMeasurement(
+                device=device, status=Status.NOT_MEASURABLE, reason=reason
+            )
+
+
+# --- memory and quality ------------------------------------------------------------------------
+
+
+def _untimed_phases(models: list[_Model], context: _Context, runner: Runner, tracker: _Progress) -> None:
+    jobs: list[tuple[_Model, str, str]] = []
+    for model in models:
+        if model.fetched is None:
+            continue
+        _resolve_devices(model, context)
+        jobs += [(model, device, "memory") for device in model.devices]
+        if model.devices:
+            jobs.append((model, model.devices[0], "quality"))
+        else:
+            model.phase(
+                PhaseResult(
+                    phase="quality",
+                    status=Status.NOT_MEASURABLE,
+                    reason="no requested device can run this model here",
+                )
+            )
+    tracker.add(len(jobs))
+
+    def run(job: tuple[_Model, str, str]) -> tuple[_Model, str, str, ChildOutcome]:
+        model, device, phase = job
+        if phase == "quality" and context.dataset_id is None:
+            outcome = _no_dataset(context)
+        else:
+            outcome = _run_child(runner, context, model, device, phase, label=f"{model.key}-{device}-{phase}")
+        tracker.step(phase, f"{model.measurement.name}: {phase} on {device} {outcome.status.value}")
+        return model, device, phase, outcome
+
+    with ThreadPoolExecutor(max_workers=PARALLEL_UNTIMED, thread_name_prefix="measure") as pool:
+        results = list(pool.map(run, jobs))
+    for model, device, phase, outcome in results:
+        model.phase(_phase_result(phase, device, None, outcome))
+        if phase == "memory":
+            model.memory[device] = outcome
+            if not outcome.ok:
+                model.blocked[device] = (outcome.status, outcome.reason)
+        elif outcome.ok and outcome.report is not None and outcome.report.quality is not None:
+            model.measurement.quality = _quality_result(context, device, outcome)
+
+
+def _run_child(
+    runner: Runner, context: _Context, model: _Model, device: str, phase: str, *, label: str
+) -> ChildOutcome:
+    """One child; a failure of the harness itself (it cannot write a job, spawn a process) is the
+    phase's FAILED result too, so the other phases and models still report."""
+    try:
+        return runner.run(
+            context.job(model, device, phase), context.limits, preload=model.preload, label=label
+        )
+    except Exception as error:  # whatever broke, this phase gets a result with the reason
+        return ChildOutcome(
+            id=label,
+            status=Status.FAILED,
+            reason=f"the harness could not run this phase: {type(error).__name__}: {error}",
+            report=None,
+            exit=None,
+        )
+
+
+def _no_dataset(context: _Context) -> ChildOutcome:
+    return ChildOutcome(
+        id="quality",
+        status=Status.NOT_MEASURABLE,
+        reason=f"course.yaml names no eval dataset for the task {context.task!r} "
+        f"(tasks.{context.task}.dataset)",
+        report=None,
+        exit=None,
+    )
+
+
+def _quality_result(context: _Context, device: str, outcome: ChildOutcome) -> QualityResult:
+    from grader.harness.tasks import TASKS
+
+    assert outcome.report is not None and outcome.report.quality is not None
+    quality = outcome.report.quality
+    task_cls = TASKS.load(context.task)
+    dataset = context.course.datasets.get(context.dataset_id or "")
+    return QualityResult(
+        task=context.task,
+        dataset=context.dataset_id or "",
+        dataset_digest=quality.dataset_digest,
+        device=device,
+        n=quality.n,
+        seed=dataset.seed if dataset else context.course.runner.seed,
+        metrics=quality.metrics,
+        directions={name: info.direction for name, info in task_cls.metrics.items()},
+        primary=task_cls.primary,
+        params=dict(context.params),
+        seconds=quality.seconds,
+    )
+
+
+def _phase_result(phase: str, device: str | None, round_: int | None, outcome: ChildOutcome) -> PhaseResult:
+    report = outcome.report
+    at_load = not outcome.ok and report is not None and report.error_stage in LOAD_STAGES
+    return PhaseResult(
+        phase="load" if at_load else phase,  # type: ignore[arg-type]
+        device=device,
+        round=round_,
+        status=outcome.status,
+        reason=outcome.reason,
+        stderr_tail=outcome.stderr_tail if outcome.status is Status.FAILED else "",
+        wall_s=outcome.exit.wall_s if outcome.exit else None,
+        exit_code=outcome.exit.exit_code if outcome.exit else None,
+        signal=outcome.exit.signal if outcome.exit else None,
+    )
+
+
+# --- latency -----------------------------------------------------------------------------------
+
+
+def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tracker: _Progress) -> list[str]:
+    targets: list[tuple[_Model, str]] = []
+    for model in models:
+        for device in model.devices:
+            if device in model.blocked:
+                status, reason = model.blocked[device]
+                model.phase(
+                    PhaseResult(
+                        phase="latency",
+                        device=device,
+                        status=Status.SKIPPED,
+                        reason=f"not run: the memory phase on {device} ended {status.value} ({reason})",
+                    )
+                )
+            else:
+                targets.append((model, device))
+    rounds = context.course.runner.rounds
+    tracker.add(rounds * len(targets))
+    order = _interleave(targets, rounds, context, runner, tracker, suffix="")
+    gate = context.course.runner.noise_gate_cv
+    noisy = [(m, d) for m, d in targets if _complete(m, d, rounds) and noise_cv(_round_samples(m, d)) > gate]
+    if noisy:
+        tracker.add(rounds * len(noisy))
+        for model, device in noisy:
+            tracker.note(
+                "latency", f"{model.measurement.name}: noise above {gate:.0%} on {device}, measuring again"
+            )
+            model.remeasured.add(device)
+            model.latency[device] = []
+        order += _interleave(noisy, rounds, context, runner, tracker, suffix=" (re-measure)")
+    return order
+
+
+def _interleave(
+    targets: list[tuple[_Model, str]],
+    rounds: int,
+    context: _Context,
+    runner: Runner,
+    tracker: _Progress,
+    *,
+    suffix: str,
+) -> list[str]:
+    order: list[str] = []
+    for round_ in range(1, rounds + 1):
+        for model, device in targets:
+            done = model.latency.setdefault(device, [])
+            if any(not o.ok for o in done):  # a round already broke: more rounds would only repeat it
+                model.phase(
+                    PhaseResult(
+                        phase="latency",
+                        device=device,
+                        round=round_,
+                        status=Status.SKIPPED,
+                        reason="not run: an earlier latency round of this model failed",
+                    )
+                )
+                tracker.step("latency", f"{model.measurement.name}: round {round_} skipped")
+                continue
+            label = f"{model.key}-{device}-latency-{round_}"
+            outcome = _run_child(runner, context, model, device, "latency", label=label)
+            done.append(outcome)
+            order.append(f"{model.key}@{device}#{round_}{suffix}")
+            model.phase(_phase_result("latency", device, round_, outcome))
+            tracker.step(
+                "latency", f"{model.measurement.name}: round {round_} on {device} {outcome.status.value}"
+            )
+    return order
+
+
+def _complete(model: _Model, device: str, rounds: int) -> bool:
+    outcomes = model.latency.get(device, [])
+    return len(outcomes) == rounds and all(o.ok and o.report and o.report.timing for o in outcomes)
+
+
+def _round_samples(model: _Model, device: str) -> list[list[float]]:
+    return [o.report.timing.samples_ms for o in model.latency.get(device, []) if o.report and o.report.timing]
+
+
+def noise_cv(rounds: list[list[float]]) -> float:
+    """The noise figure the gate judges: the larger of two coefficients of variation.
+
+    - within: the samples' robust CV, IQR / 1.349 / median, which a few outliers (an interrupt, a
+      page fault) do not inflate the way std / mean is inflated;
+    - between: std / mean of the round medians, which catches a machine whose speed changed
+      between rounds (another job started, the CPU clocked down) even when each round was calm.
+    """
+    values = np.concatenate([np.asarray(r, dtype=np.float64) for r in rounds if len(r)])
+    if values.size == 0:
+        return 0.0
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    within = float((q75 - q25) / IQR_PER_SIGMA / median) if median > 0 else 0.0
+    medians = [float(np.median(r)) for r in rounds if len(r)]
+    between = statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else 0.0
+    return max(within, between)
+
+
+# --- assembling the measurement --------------------------------------------------------------
+
+
+def _assemble(model: _Model, context: _Context) -> None:
+    for device in model.devices:
+        model.measurement.devices[device] = _device_measurement(model, device, context)
+    model.measurement.status, model.measurement.reason = _model_status(model)
+
+
+def _device_measurement(model: _Model, device: str, context: _Context) -> DeviceMeasurement:
+    outcomes = model.latency.get(device, [])
+    memory_outcome = model.memory.get(device)
+    latency = None
+    noisy_reason = ""
+    if outcomes and _complete(model, device, len(outcomes)) and len(outcomes) == context.course.runner.rounds:
+        latency = _latency_result(model, device, context)
+        gate = context.course.runner.noise_gate_cv
+        if latency.noise_cv is not None and latency.noise_cv > gate:
+            noisy_reason = (
+                f"latency noise {latency.noise_cv:.1%} stayed above the course's gate of {gate:.0%}"
+                + (" after a re-measurement" if latency.remeasured else "")
+                + "; the machine was too busy for a trustworthy figure"
+            )
+            model.phase(PhaseResult(phase="latency", device=device, status=Status.NOISY, reason=noisy_reason))
+    memory = None
+    if memory_outcome is not None and memory_outcome.ok:
+        memory = _memory(memory_outcome)
+    status, reason = _device_status(model, device, noisy_reason)
+    return DeviceMeasurement(
+        device=device,
+        status=status,
+        reason=reason,
+        load=_load_result(outcomes, memory_outcome),
+        latency=latency,
+        memory=memory,
+    )
+
+
+def _latency_result(model: _Model, device: str, context: _Context) -> LatencyResult:
+    timings = [o.report.timing for o in model.latency[device] if o.report and o.report.timing]
+    batch = context.course.runner.batch_size
+    rounds = [t.samples_ms for t in timings]
+    samples = [s for r in rounds for s in r]
+    return LatencyResult(
+        batch_size=batch,
+        samples=Samples.of(samples, "ms"),
+        per_item=summarize([s / batch for s in samples], "ms/item"),
+        rounds=[summarize(r, "ms") for r in rounds],
+        warmup_iters=sum(t.warmup_iters for t in timings),
+        warmup_s=sum(t.warmup_s for t in timings),
+        stable=all(t.stable for t in timings),
+        timer=timings[0].timer,
+        remeasured=device in model.remeasured,
+        noise_cv=noise_cv(rounds),
+    )
+
+
+def _memory(outcome: ChildOutcome) -> Any:
+    report, info = outcome.report, outcome.exit
+    if report is None or report.rss_before_load_bytes is None or info is None:
+        return None
+    try:
+        return memory_result(
+            rss_before_load=report.rss_before_load_bytes,
+            ru_maxrss=info.ru_maxrss_bytes,
+            vmhwm=max(report.vmhwm_bytes or 0, info.hwm_seen_bytes or 0) or None,
+        )
+    except ValueError:
+        return None
+
+
+def _load_result(latency: list[ChildOutcome], memory: ChildOutcome | None) -> LoadResult | None:
+    """Load and first-call times from the latency children (they ran alone), else the memory child."""
+    loaded = [o for o in latency if o.ok and o.report and o.report.load]
+    if not loaded and memory is not None and memory.ok and memory.report and memory.report.load:
+        loaded = [memory]
+    if not loaded:
+        return None
+    reports = [o.report.load for o in loaded if o.report and o.report.load]
+    first = reports[0]
+    return LoadResult(
+        load_s=statistics.median(r.load_s for r in reports),
+        first_call_s=statistics.median(r.first_call_s for r in reports),
+        build_s=first.build_s,
+        as_run_bytes=first.as_run_bytes,
+        providers=first.providers,
+        notes=[*first.notes, f"each phase ran in a fresh process, {loaded[0].process}"],
+    )
+
+
+def _device_status(model: _Model, device: str, noisy_reason: str) -> tuple[Status, str]:
+    phases = [
+        p for p in model.measurement.phases if p.device == device and p.phase in ("load", "memory", "latency")
+    ]
+    for wanted in (Status.FAILED, Status.NOT_MEASURABLE):
+        for phase in phases:
+            if phase.status is wanted:
+                return wanted, f"{phase.phase}: {phase.reason}"
+    if noisy_reason:
+        return Status.NOISY, noisy_reason
+    return Status.OK, ""
+
+
+def _model_status(model: _Model) -> tuple[Status, str]:
+    """FAILED if anything broke, else NOT_MEASURABLE if nothing could run, else NOISY, else OK.
+
+    A device that this runner lacks (no GPU) does not make the model NOT_MEASURABLE: that device's
+    own status says so, and the figures of the other devices stand.
+    """
+    phases = model.measurement.phases
+    for phase in phases:
+        if phase.status is Status.FAILED:
+            where = f" on {phase.device}" if phase.device else ""
+            return Status.FAILED, f"{phase.phase}{where}: {phase.reason}"
+    for phase in phases:
+        if phase.status is Status.NOT_MEASURABLE:
+            where = f" on {phase.device}" if phase.device else ""
+            return Status.NOT_MEASURABLE, f"{phase.phase}{where}: {phase.reason}"
+    if not model.devices:
+        reasons = {dm.reason for dm in model.measurement.devices.values() if dm.reason}
+        return Status.NOT_MEASURABLE, "; ".join(sorted(reasons)) or model.measurement.reason
+    if any(dm.status is Status.NOISY for dm in model.measurement.devices.values()):
+        return Status.NOISY, next(
+            dm.reason for dm in model.measurement.devices.values() if dm.status is Status.NOISY
+        )
+    return Status.OK, ""
+
+
+def _observed_threads(models: list[_Model]) -> dict[str, int]:
+    """What the runtimes reported after the children set them (torch_intra_op, ...), per backend."""
+    out: dict[str, int] = {}
+    for model in models:
+        for outcome in [o for outcomes in model.latency.values() for o in outcomes]:
+            if outcome.report:
+                for name, value in outcome.report.threads.items():
+                    if name.startswith(("torch_", "onnxruntime_")):
+                        out.setdefault(name, value)
+    return out
+
+
+def _input_shapes(models: list[_Model]) -> dict[str, list[int]]:
+    for model in models:
+        for outcomes in [*model.latency.values(), list(model.memory.values())]:
+            for outcome in outcomes:
+                if outcome.report and outcome.report.input_shapes:
+                    return dict(outcome.report.input_shapes)
+    return {}
+
+
+@contextlib.contextmanager
+def _runner(given: Runner | None, work: Path, context: _Context, use_zygote: bool) -> Iterator[Runner]:
+    if given is not None:
+        yield given  # the caller closes it
+        return
+    with Runner(work, context.plan.env(), use_zygote=use_zygote) as runner:
+        yield runner
+
+
+@contextlib.contextmanager
+def _work_dir(work_dir: Path | None) -> Iterator[Path]:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        yield work_dir
+        return
+    folder = Path(tempfile.mkdtemp(prefix="grader-measure-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,279 @@
+"""Causal language modelling: token perplexity over a text, and generation latency.
+
+Perplexity (the method of Hugging Face's "Perplexity of fixed-length models", made exact):
+
+- the items' texts are joined with blank lines and tokenised once (with the tokenizer's own
+  special tokens, e.g. a BOS), giving ids ``x_0 .. x_{n-1}``;
+- windows of at most ``max_length`` tokens start every ``stride`` tokens (at most
+  ``max_length - 1``: with non-overlapping windows the first token of each window would have no
+  context, and Hugging Face's recipe silently skips it); each window predicts
+  only the tokens no earlier window predicted (the first window predicts ``x_1 .. x_{end-1}``;
+  ``x_0`` has no context), so every token ``x_1 .. x_{n-1}`` is predicted exactly once and,
+  past the first window, with at least ``max_length - stride`` tokens of context; the earlier
+  tokens of a window are context only (masked out of the loss);
+- NLL is summed over predicted tokens in float64 and divided by their number (a token-weighted
+  mean, not a mean of per-window means); perplexity = exp(mean NLL).
+
+``max_length`` is capped by the model's own limit (grader.harness.tasks.text.TextEncoder).
+
+Generation latency (`generation_latency`): greedy decoding of ``new_tokens`` tokens after a fixed
+prompt of ``prompt_tokens`` tokens, never stopping early; time to first token (the prompt's
+forward pass plus the argmax) and time per output token (each later step). A backend that holds
+a transformers model (``backend.model``) is driven with its KV cache, as real generation is;
+any other backend re-runs the whole sequence each step, and the result says so.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from grader.harness.backends.base import Backend
+from grader.harness.tasks.base import EvalData, MetricInfo, Task
+from grader.harness.tasks.text import LATENCY_TEXT, TextTask
+
+if TYPE_CHECKING:
+    from grader.harness.stats import Samples
+
+
+@dataclass(frozen=True)
+class Window:
+    begin: int  # first token fed
+    end: int  # one past the last token fed
+    first_target: int  # first token whose prediction counts; targets are [first_target, end)
+
+
+def sliding_windows(n_tokens: int, max_length: int, stride: int) -> list[Window]:
+    """The windows described in the module docstring (an empty list for fewer than two tokens)."""
+    if max_length < 2 or not 1 <= stride < max_length:
+        raise ValueError(f"need max_length ≥ 2 and 1 ≤ stride < max_length, got {max_length} and {stride}")
+    windows: list[Window] = []
+    previous_end = 0
+    for begin in range(0, max(n_tokens - 1, 0), stride):
+        end = min(begin + max_length, n_tokens)
+        windows.append(Window(begin, end, max(previous_end, begin + 1)))
+        previous_end = end
+        if end == n_tokens:
+            break
+    return windows
+
+
+@dataclass(frozen=True)
+class GenerationTiming:
+    prompt_tokens: int
+    new_tokens: int
+    kv_cache: bool  # False: every step re-ran the whole sequence (the backend exposes no cache)
+    time_to_first_token: Samples  # ms, one sample per repeat
+    time_per_output_token: Samples  # ms, one sample per generated token after the first, all repeats
+    generated: list[int]  # the token ids of the last repeat (greedy, so every repeat is the same)
+
+
+class CausalLM(TextTask, Task):
+    name = "causal-lm"
+    metrics: dict[str, MetricInfo] = {
+        "perplexity": MetricInfo("lower", False, "Perplexity", "Перплексия"),
+        "nll": MetricInfo("lower", False, "Mean NLL per token (nats)", "Средний NLL на токен (наты)"),
+    }
+    primary = "perplexity"
+    fields = ("text",)
+    default_params = {
+        "max_length": 256,
+        "stride": 128,
+        "prompt_tokens": 32,
+        "new_tokens": 32,
+        "latency_text": LATENCY_TEXT,
+    }
+
+    @property
+    def max_length(self) -> int:
+        return int(self.encoder.max_length or self.params["max_length"])
+
+    def latency_inputs(self, batch_size: int, input_names: list[str]) -> dict[str, np.ndarray]:
+        """One full window of real tokens: the cost of scoring ``max_length`` tokens (a prefill)."""
+        one = self._ids_inputs(self._filled_ids(self.max_length)[None, :], input_names)
+        return {name: np.repeat(array, batch_size, axis=0) for name, array in one.items()}
+
+    def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
+        from grader.harness.metrics import perplexity
+
+        nll, count = self.negative_log_likelihood(backend, data, batch_size)
+        return {"perplexity": perplexity(nll, count), "nll": nll / count}
+
+    def negative_log_likelihood(self, backend: Backend, data: EvalData, batch_size: int) -> tuple[float, int]:
+        """(total NLL in nats, number of predicted tokens) over the dataset's joined text."""
+        from grader.harness.tasks.common import task_error
+
+        ids = np.array(self.encoder.ids("\n\n".join(item["text"] for item in data.items)), dtype=np.int64)
+        windows = sliding_windows(
+            len(ids), self.max_length, min(int(self.params["stride"]), self.max_length - 1)
+        )
+        if not windows:
+            raise task_error(
+                "Q007",
+                f"the eval text of {data.dataset_id!r} is shorter than two tokens",
+                file="course.yaml",
+                field=f"datasets.{data.dataset_id}",
+                hint="perplexity needs text to predict",
+            )
+        input_names = backend.input_names()
+        total, count = 0.0, 0
+        for group in _same_length_groups(windows, batch_size):
+            batch = np.stack([ids[w.begin : w.end] for w in group])
+            logits = self._logits(backend, batch, input_names)
+            for row, window in enumerate(group):
+                nll, n = _window_nll(logits[row], ids, window)
+                total += nll
+                count += n
+        return total, count
+
+    def _logits(self, backend: Backend, batch: np.ndarray, input_names: list[str]) -> np.ndarray:
+        from grader.harness.tasks.common import pick_output, run_batch, task_error
+
+        logits = pick_output(
+            run_batch(backend, self._ids_inputs(batch, input_names)), "logits", self.model_dir
+        )
+        if logits.ndim != 3 or logits.shape[:2] != batch.shape:
+            raise task_error(
+                "Q005",
+                "the model's logits are not one row of vocabulary scores per token",
+                file=self.model_dir,
+                expected=f"[{batch.shape[0]}, {batch.shape[1]}, vocabulary size]",
+                found=str(list(logits.shape)),
+                hint="use a causal language-model head (AutoModelForCausalLM)",
+            )
+        return logits
+
+    def _ids_inputs(self, ids: np.ndarray, input_names: list[str]) -> dict[str, np.ndarray]:
+        from grader.harness.tasks.text import select_inputs
+
+        encoded = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        }
+        return select_inputs(encoded, input_names, self.model_dir)
+
+    def _filled_ids(self, length: int) -> np.ndarray:
+        """``length`` real tokens: the latency sentence repeated, with the tokenizer's specials."""
+        text = str(self.params["latency_text"])
+        once = max(1, len(self.encoder.ids(text, add_special_tokens=False)))
+        ids = self.encoder.ids(" ".join([text] * (length // once + 2)))
+        return np.array(ids[:length], dtype=np.int64)
+
+    # --- generation latency -----------------------------------------------------------------
+
+    def generation_latency(
+        self,
+        backend: Backend,
+        *,
+        repeats: int = 3,
+        warmup: int = 1,
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> GenerationTiming:
+        """Time to first token and time per output token (see the module docstring)."""
+        from grader.harness.stats import Samples
+
+        prompt = self._filled_ids(int(self.params["prompt_tokens"]))
+        new_tokens = int(self.params["new_tokens"])
+        cached = _transformers_model(backend) is not None
+        decode = self._decode_cached if cached else self._decode_uncached
+        for _ in range(warmup):
+            decode(backend, prompt, new_tokens, clock)
+        first: list[float] = []
+        later: list[float] = []
+        generated: list[int] = []
+        for _ in range(repeats):
+            steps_ns, generated = decode(backend, prompt, new_tokens, clock)
+            first.append(steps_ns[0] / 1e6)
+            later.extend(step / 1e6 for step in steps_ns[1:])
+        return GenerationTiming(
+            prompt_tokens=len(prompt),
+            new_tokens=new_tokens,
+            kv_cache=cached,
+            time_to_first_token=Samples.of(first, "ms"),
+            time_per_output_token=Samples.of(later or [0.0], "ms"),
+            generated=generated,
+        )
+
+    def _decode_uncached(
+        self, backend: Backend, prompt: np.ndarray, new_tokens: int, clock: Callable[[], int]
+    ) -> tuple[list[int], list[int]]:
+        from grader.harness.tasks.common import pick_output
+
+        input_names = backend.input_names()
+        sequence = list(prompt)
+        steps: list[int] = []
+        for _ in range(new_tokens):
+            inputs = self._ids_inputs(np.array([sequence], dtype=np.int64), input_names)
+            prepared = backend.prepare(inputs)
+            started = clock()
+            outputs = backend.run(prepared)
+            backend.synchronize()
+            logits = pick_output(backend.to_numpy(outputs), "logits", self.model_dir)
+            token = int(np.argmax(logits[0, -1]))
+            steps.append(clock() - started)
+            sequence.append(token)
+        return steps, sequence[len(prompt) :]
+
+    def _decode_cached(
+        self, backend: Backend, prompt: np.ndarray, new_tokens: int, clock: Callable[[], int]
+    ) -> tuple[list[int], list[int]]:
+        import torch
+
+        model = _transformers_model(backend)
+        # transformers 5 renamed the cache argument and output from `past_key_values` to `cache`.
+        key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        device = getattr(getattr(backend, "spec", None), "device", "cpu")
+        tokens = torch.from_numpy(prompt[None, :]).to(device)
+        steps: list[int] = []
+        generated: list[int] = []
+        past: Any = None
+        with torch.inference_mode():
+            for _ in range(new_tokens):
+                started = clock()
+                outputs = model(input_ids=tokens, use_cache=True, **({key: past} if past is not None else {}))
+                token = outputs.logits[:, -1].argmax(-1)
+                backend.synchronize()
+                steps.append(clock() - started)
+                past = outputs.get(key)
+                generated.append(int(token.item()))
+                tokens = token[:, None]
+        return steps, generated
+
+
+def _transformers_model(backend: Backend) -> Any:
+    """The transformers model a backend holds, if any (it has a KV cache to drive)."""
+    model = getattr(backend, "model", None)
+    config = getattr(model, "config", None)
+    return (
+        model
+        if config is not None and hasattr(model, "forward") and getattr(config, "use_cache", True)
+        else None
+    )
+
+
+def _same_length_groups(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:
+    """Consecutive windows of equal length, at most ``batch_size`` at a time (no padding needed)."""
+    group: list[Window] = []
+    for window in windows:
+        if group and (len(group) == batch_size or group[0].end - group[0].begin != window.end - window.begin):
+            yield group
+            group = []
+        group.append(window)
+    if group:
+        yield group
+
+
+def _window_nll(logits: np.ndarray, ids: np.ndarray, window: Window) -> tuple[float, int]:
+    """NLL of the window's targets: the logits at position p (relative) predict token begin + p + 1."""
+    from grader.harness.metrics import log_softmax
+
+    rows = np.arange(window.first_target - 1, window.end - 1) - window.begin
+    targets = ids[window.first_target : window.end]
+    log_probs = log_softmax(logits[rows])
+    return float(-log_probs[np.arange(len(targets)), targets].sum()), len(targets)

@@ -1,0 +1,23 @@
+"""Finding codes of the leaderboard: L."""
+
+from __future__ import annotations
+
+from grader.codes import CodeDoc
+
+CODES: list[CodeDoc] = [
+    CodeDoc(
+        "L001",
+        "The README's leaderboard markers are broken",
+        "<!-- leaderboard:start -->\n... (no `<!-- leaderboard:end -->` line)",
+        "Keep exactly one `<!-- leaderboard:start -->` line followed later by one "
+        "`<!-- leaderboard:end -->` line, or delete both: `grader leaderboard` then appends the "
+        "section at the end. Text outside the markers is never touched.",
+    ),
+    CodeDoc(
+        "L002",
+        "A leaderboard record is filed under the wrong homework or team",
+        "leaderboard/results/hw-2/alpha.json   # holds the record of team beta",
+        "Records are written by `grader collect` as leaderboard/results/hw-<n>/<team>.json; move the "
+        "file back, or delete it and collect the grade again.",
+    ),
+]

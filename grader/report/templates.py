@@ -1,0 +1,174 @@
+"""Where the Jinja templates and their strings live, and the Jinja environment that renders them.
+
+The templates are part of the course repository (top-level `templates/`), so instructors can
+reword the PR comment without touching code. They are found, in this order: a folder given
+explicitly; `templates/` at the repository root above the working directory (the folder with
+course.yaml, as the workflows run); the source checkout this package was imported from.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InputError
+from grader.findings import Finding, Location
+
+TEMPLATE_NAMES = ("pr_comment.md.j2", "job_summary.md.j2", "check_run.md.j2", "leaderboard.md.j2")
+LANGUAGES = ("ru", "en")
+
+
+def _usable(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in TEMPLATE_NAMES) and all(
+        (folder / "i18n" / f"{lang}.yaml").is_file() for lang in LANGUAGES
+    )
+
+
+def find_templates(explicit: Path | None = None, *, start: Path | None = None) -> Path:
+    """The templates folder; an InputError (R001) naming every place looked at if none is usable."""
+    from grader.cli import find_repo_root
+
+    candidates: list[Path] = []
+    if explicit is not None:
+        candidates.append(explicit)
+    else:
+        root = find_repo_root(start)
+        if root is not None:
+            candidates.append(root / "templates")
+        candidates.append(Path(__file__).resolve().parents[2] / "templates")
+    for folder in candidates:
+        if _usable(folder):
+            return folder
+    needed = ", ".join([*TEMPLATE_NAMES, "i18n/ru.yaml", "i18n/en.yaml"])
+    raise InputError(
+        [
+            Finding(
+                code="R001",
+                location=Location(file=str(candidates[0])),
+                message="the report templates were not found",
+                expected=f"a templates/ folder with {needed}",
+                found="looked in: " + ", ".join(str(c) for c in dict.fromkeys(candidates)),
+                hint="run the grader inside the course repository (its templates/ folder), "
+                "or pass --templates DIR",
+            )
+        ]
+    )
+
+
+class Strings:
+    """The user-facing strings of one language: `s("table.size")`, `s("cell.off", claimed=...)`."""
+
+    def __init__(self, language: str, data: dict[str, Any]) -> None:
+        self.language = language
+        self.flat = flatten(data)
+
+    def __call__(self, key: str, **params: Any) -> str:
+        try:
+            text = self.flat[key]
+        except KeyError:
+            raise KeyError(f"no string {key!r} in templates/i18n/{self.language}.yaml") from None
+        return text.format(**params) if params else text
+
+    def has(self, key: str) -> bool:
+        return key in self.flat
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= flatten(value, f"{name}.")
+        else:
+            out[name] = str(value)
+    return out
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def load_strings(templates: Path, language: str) -> Strings:
+    from grader.yamlio import load_yaml_file
+
+    path = templates / "i18n" / f"{language}.yaml"
+    if language not in LANGUAGES:
+        raise InputError(
+            [
+                Finding(
+                    code="R002",
+                    location=Location(file=str(path)),
+                    message=f"no strings for language {language!r}",
+                    expected="ru or en",
+                    found=language,
+                    hint="use --language ru or --language en (or set `language:` in course.yaml)",
+                )
+            ]
+        )
+    loaded = load_yaml_file(path)
+    if loaded.findings or not isinstance(loaded.data, dict):
+        raise InputError(loaded.findings or [_bad_strings(path)])
+    return Strings(language, loaded.data)
+
+
+def _bad_strings(path: Path) -> Finding:
+    return Finding(
+        code="R002",
+        location=Location(file=str(path)),
+        message="the strings file is empty or not a mapping",
+        expected="nested `key: text` lines",
+        hint="restore it from the repository",
+    )
+
+
+# --- Markdown safety ------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~#])")
+# An underscore inside a word is never emphasis (GitHub Flavored Markdown), so `macro_f1` stays
+# as it is; one at a word's edge could start emphasis and is escaped.
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def md(value: Any) -> str:
+    """Text from a submission, made inert in Markdown: no tables broken by `|`, no HTML, no
+    links or images, no @mentions (a word joiner after @ keeps GitHub from notifying)."""
+    text = " ".join(str(value).split())
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _EDGE_UNDERSCORE.sub(r"\\_", text)
+    return text.replace("@", "@\u2060")
+
+
+def code(value: Any) -> str:
+    """Inline code that survives backticks in the text (CommonMark: a longer fence)."""
+    text = " ".join(str(value).split()).replace("@", "@\u2060").replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def environment(templates: Path):  # -> jinja2.Environment
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Markdown, not HTML: submission text goes through the `md` filter
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["md"] = md
+    env.filters["code"] = code
+    return env
+
+
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def tidy(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"

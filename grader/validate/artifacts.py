@@ -1,0 +1,627 @@
+"""Artifacts (A-codes): where a model's files are, and whether the grader may read them.
+
+A `path:` artifact is checked on disk: it stays inside the team's folder, exists, has no
+symlinks anywhere (they are refused, never followed), holds no pickle-based files and no
+prebuilt TensorRT engines, has the layout its format needs, and fits the course's size limit.
+Files are only stat-ed and their headers read; nothing is loaded or executed. `hf:` and `url:`
+artifacts are fetched later (grader.fetch): here only their form is checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import stat
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from grader.findings import Finding, Location, Severity
+from grader.manifest.model import Artifact
+from grader.units import human_bytes, human_mib
+from grader.validate.read import Entry
+from grader.validate.rules import ManifestPlace, did_you_mean, first_link
+from grader.yamlio import PositionMap
+
+# Files that torch.load / pickle / joblib would unpickle, i.e. run code from. `.bin` is also
+# OpenVINO's weights file, which is allowed next to its `.xml`.
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
+ENGINE_SUFFIXES = frozenset({".engine", ".plan", ".trt"})
+TORCHSCRIPT_SUFFIXES = frozenset({".pt", ".pth", ".ts", ".torchscript"})
+# Operator domains onnxruntime implements itself; anything else needs a custom-op library, and
+# the grader never loads one.
+ONNX_BUILTIN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"})
+
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+_LFS_POINTER_MAX_BYTES = 1024
+_SAFETENSORS_HEADER_MAX = 100 * 2**20
+_ONNX_PARSE_MAX_BYTES = 256 * 2**20
+_HF_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94})/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,95})")
+_SAVE_HINT = "save the model with `model.save_pretrained(folder, safe_serialization=True)`"
+
+
+@dataclass
+class Scan:
+    """What is on disk at an artifact path, without following any symlink."""
+
+    root: Path  # the artifact folder (for a single-file artifact: the file's folder)
+    files: dict[str, int] = field(default_factory=dict)  # path relative to root → bytes
+    symlinks: list[str] = field(default_factory=list)
+    specials: list[str] = field(default_factory=list)  # fifos, devices, sockets
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.files.values())
+
+
+@dataclass
+class PathResult:
+    target: Path | None  # the artifact on disk, when it is inside the team folder and reachable
+    findings: list[Finding]
+
+
+class ArtifactChecker:
+    """Checks every entry's artifact; an ONNX graph shared by several entries is parsed once."""
+
+    def __init__(self, place: ManifestPlace, positions: PositionMap, max_bytes: int) -> None:
+        self.place = place
+        self.positions = positions
+        self.max_bytes = max_bytes
+        self._onnx: dict[Path, tuple[Any, str | None]] = {}
+
+    def check(self, entry: Entry) -> tuple[str | None, list[Finding]]:
+        """(artifact path relative to the repository root for `path:` artifacts, findings)."""
+        artifact: Artifact | None = entry.part.get("artifact")
+        if artifact is None:
+            return None, []
+        base = entry.part.path_of("artifact")
+        if artifact.hf:
+            return None, self._check_hf(artifact, base)
+        if artifact.url:
+            return None, self._check_url(artifact.url, base)
+        location = self.positions.location((*base, "path"))
+        fmt = _format_of(entry)
+        result = self.check_path(artifact.path or "", fmt, location)
+        return (self.place.to_repo(result.target) if result.target else None), result.findings
+
+    # --- path artifacts ----------------------------------------------------------------------
+
+    def check_path(self, raw: str, fmt: str | None, location: Location) -> PathResult:
+        problem = _path_form_problem(raw)
+        if problem:
+            return PathResult(None, [_a001(location, raw, problem, self.place)])
+        target = Path(os.path.normpath(self.place.path.parent / raw))
+        root = self.place.team_root
+        if not _inside(target, root):
+            return PathResult(
+                None,
+                [_a001(location, raw, f"it points outside {self.place.to_repo(root)}/", self.place)],
+            )
+        findings = self._walk_down(target, raw, location)
+        if findings:
+            return PathResult(None, findings)
+        scan = _scan(target, fmt)
+        findings += _scan_findings(scan, fmt, location)
+        if findings and not target.is_dir():
+            return PathResult(target, findings)  # a refused single file: its layout is beside the point
+        layout, model_file = _layout(target, scan, fmt, location, raw)
+        findings += layout
+        extra_bytes = 0
+        if model_file is not None and fmt in {"onnx", "tensorrt"} and _worth_parsing(model_file):
+            onnx_findings, extra_bytes = self._check_onnx(model_file, target, location)
+            findings += onnx_findings
+        total = scan.total_bytes + extra_bytes
+        if total > self.max_bytes:
+            findings.append(
+                Finding(
+                    code="A007",
+                    location=location,
+                    message=f"the artifact is {human_mib(total)}, above the course's limit",
+                    expected=f"at most {human_mib(self.max_bytes)} "
+                    "(course.yaml: runner.limits.artifact_max_mib)",
+                    found=f"{human_bytes(total)} in {len(scan.files)} file(s)",
+                    hint="publish large models on the Hugging Face Hub and use `hf:` with `revision:`",
+                )
+            )
+        return PathResult(target, findings)
+
+    def _walk_down(self, target: Path, raw: str, location: Location) -> list[Finding]:
+        """Every folder from the repository (or team) root down to ``target``: present, no symlinks."""
+        top = self.place.repo_root if _inside(target, self.place.repo_root) else self.place.team_root
+        current = top
+        for part in target.relative_to(top).parts:
+            parent, current = current, current / part
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                return [self._missing(current, parent, raw, location)]
+            if stat.S_ISLNK(mode):
+                return [_a003(location, [self.place.to_repo(current)], symlink=True)]
+        return []
+
+    def _missing(self, missing: Path, parent: Path, raw: str, location: Location) -> Finding:
+        try:
+            siblings = sorted(p.name for p in parent.iterdir())
+        except OSError:
+            siblings = []
+        return Finding(
+            code="A002",
+            location=location,
+            message=f"{self.place.to_repo(missing)} does not exist",
+            expected="a file or folder relative to the manifest's folder, committed in the PR",
+            found=raw,
+            hint=did_you_mean(missing.name, siblings)
+            + (f"{self.place.to_repo(parent)}/ holds: {', '.join(siblings[:12])}" if siblings else "")
+            + ("; " if siblings else "")
+            + "paths are relative to the folder of submission.yaml; check that the files are committed "
+            "(not ignored by .gitignore)",
+        )
+
+    def _check_onnx(self, model_file: Path, target: Path, location: Location) -> tuple[list[Finding], int]:
+        """Parse the graph (not the weights) and check its external data and operator domains."""
+        if model_file not in self._onnx:
+            self._onnx[model_file] = _load_onnx_graph(model_file)
+        model, error = self._onnx[model_file]
+        if model is None:
+            return [
+                Finding(
+                    code="A005",
+                    location=location,
+                    message=f"{model_file.name} is not a readable ONNX model",
+                    expected="an .onnx file written by torch.onnx.export or optimum",
+                    found=error or "",
+                    hint="export the model again and check it with `onnx.checker.check_model`",
+                )
+            ], 0
+        findings: list[Finding] = []
+        extra = 0
+        folder = model_file.parent
+        for name in sorted(_external_locations(model)):
+            data = Path(os.path.normpath(folder / name))
+            if Path(name).is_absolute() or not _inside(data, folder):
+                findings.append(_a012(location, name, "it points outside the model's folder"))
+                continue
+            link = first_link(folder, data)
+            if link is not None:
+                findings.append(_a003(location, [self.place.to_repo(link)], symlink=True))
+            elif not data.is_file():
+                findings.append(_a012(location, name, "the file is missing"))
+            elif target.is_file():  # a folder artifact's scan already counted it
+                extra += os.lstat(data).st_size
+        domains = _custom_domains(model)
+        if domains:
+            findings.append(
+                Finding(
+                    code="A011",
+                    severity=Severity.WARNING,
+                    location=location,
+                    message=f"the graph uses operators from {', '.join(sorted(domains))}, "
+                    "which onnxruntime does not provide",
+                    expected="operators of the standard ONNX domains (ai.onnx, ai.onnx.ml, com.microsoft)",
+                    found=", ".join(sorted(domains)),
+                    hint="the grader never loads custom operator libraries, so this model will not run; "
+                    "export with standard operators",
+                )
+            )
+        return findings, extra
+
+    # --- hf / url artifacts --------------------------------------------------------------------
+
+    def _check_hf(self, artifact: Artifact, base: tuple[str | int, ...]) -> list[Finding]:
+        findings = []
+        repo = artifact.hf or ""
+        if not _HF_REPO.fullmatch(repo) or ".." in repo:
+            pasted = re.search(r"huggingface\.co/(?:models/)?([^/\s]+/[^/\s?#]+)", repo)
+            findings.append(
+                Finding(
+                    code="A008",
+                    location=self.positions.location((*base, "hf")),
+                    message=f"{repo!r} is not a Hugging Face model repository id",
+                    expected="owner/name, e.g. team-x/bert-int8",
+                    found=repo,
+                    hint=f"write `hf: {pasted.group(1)}`"
+                    if pasted
+                    else "write only `owner/name`, without a URL",
+                )
+            )
+        sub = artifact.subfolder
+        if sub is not None and (
+            _path_form_problem(sub) or os.path.normpath(sub).startswith("..") or sub.strip() == "."
+        ):
+            findings.append(
+                Finding(
+                    code="A008",
+                    location=self.positions.location((*base, "subfolder")),
+                    message=f"subfolder {sub!r} is not a folder inside the repository",
+                    expected="a relative folder such as `int8` or `onnx/model`",
+                    found=sub,
+                    hint="use / between folder names, no `..`, no leading /",
+                )
+            )
+        return findings
+
+    def _check_url(self, url: str, base: tuple[str | int, ...]) -> list[Finding]:
+        problem = _url_problem(url)
+        if problem is None:
+            return []
+        return [
+            Finding(
+                code="A009",
+                location=self.positions.location((*base, "url")),
+                message=f"the grader does not download from this URL: {problem}",
+                expected="https://<public host name>/<file>, without a login or a port",
+                found=url,
+                hint="publish the file where anyone can download it (a GitHub release, the Hugging Face "
+                "Hub), or use `hf:` with `revision:`",
+            )
+        ]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _format_of(entry: Entry) -> str | None:
+    """The entry's format; None when it was written but is not a valid format."""
+    if entry.part.has("format"):
+        return entry.part.get("format")
+    return None if entry.part.written("format") else "safetensors"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _worth_parsing(model_file: Path) -> bool:
+    """An ONNX file above this size holds its weights inline (protobuf stops at 2 GB), so it has no
+    external data to check, and parsing it would cost gigabytes here; the harness reads it anyway."""
+    return not _is_lfs_pointer(model_file) and os.lstat(model_file).st_size <= _ONNX_PARSE_MAX_BYTES
+
+
+def _path_form_problem(raw: str) -> str | None:
+    if not raw.strip():
+        return "it is empty"
+    if "\0" in raw:
+        return "it contains a NUL character"
+    if "\\" in raw:
+        return "it uses \\ (write / between folder names)"
+    if raw.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", raw):
+        return "it is an absolute path (write it relative to the manifest's folder)"
+    return None
+
+
+def _a001(location: Location, raw: str, problem: str, place: ManifestPlace) -> Finding:
+    return Finding(
+        code="A001",
+        location=location,
+        message=f"artifact path {raw!r} is not allowed: {problem}",
+        expected=f"a path inside {place.to_repo(place.team_root)}/, relative to the manifest's folder",
+        found=raw,
+        hint="put the model's files in your team folder next to submission.yaml, e.g. `path: model/`",
+    )
+
+
+def _a003(location: Location, paths: list[str], *, symlink: bool) -> Finding:
+    what = "symbolic links" if symlink else "files that are not regular files or folders"
+    return Finding(
+        code="A003",
+        location=location,
+        message=f"the artifact contains {what}; the grader does not follow them",
+        expected="regular files and folders only",
+        found=", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else ""),
+        hint="replace each link with the file itself (`cp --dereference`), or remove it",
+    )
+
+
+def _a012(location: Location, name: str, problem: str) -> Finding:
+    return Finding(
+        code="A012",
+        location=location,
+        message=f"the ONNX model's external data {name!r} cannot be used: {problem}",
+        expected="external data files inside the model's folder, committed with it",
+        found=name,
+        hint="export with `save_as_external_data=True` and a relative `location`, and commit the data file",
+    )
+
+
+def _scan(target: Path, fmt: str | None) -> Scan:
+    if not target.is_dir():
+        scan = Scan(root=target.parent)
+        names = [target.name]
+        if fmt == "openvino" and target.suffix == ".xml":
+            names.append(target.with_suffix(".bin").name)  # an IR is the .xml and its weights
+        for name in names:
+            _add(scan, target.parent / name, name)
+        return scan
+    scan = Scan(root=target)
+    for folder, dirnames, filenames in os.walk(target, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            full = Path(folder) / name
+            _add(scan, full, full.relative_to(target).as_posix())
+        dirnames[:] = [d for d in dirnames if not (Path(folder) / d).is_symlink()]
+    return scan
+
+
+def _add(scan: Scan, full: Path, rel: str) -> None:
+    try:
+        info = os.lstat(full)
+    except FileNotFoundError:
+        return  # a companion file that is not there: the layout check names it
+    if stat.S_ISLNK(info.st_mode):
+        scan.symlinks.append(rel)
+    elif stat.S_ISREG(info.st_mode):
+        scan.files[rel] = info.st_size
+    elif not stat.S_ISDIR(info.st_mode):
+        scan.specials.append(rel)
+
+
+def _scan_findings(scan: Scan, fmt: str | None, location: Location) -> list[Finding]:
+    findings = []
+    if scan.symlinks:
+        findings.append(_a003(location, scan.symlinks, symlink=True))
+    if scan.specials:
+        findings.append(_a003(location, scan.specials, symlink=False))
+    pickles = _pickle_files(scan, fmt)
+    if pickles:
+        findings.append(
+            Finding(
+                code="A004",
+                location=location,
+                message="pickle-based files can run code when loaded; the grader refuses them",
+                expected="weights in safetensors (or onnx / openvino), no .bin/.pt/.pth/.pkl/.ckpt/.joblib",
+                found=", ".join(pickles[:5]) + (f" and {len(pickles) - 5} more" if len(pickles) > 5 else ""),
+                hint=f"{_SAVE_HINT}; remove training leftovers such as training_args.bin or optimizer.pt",
+            )
+        )
+    engines = sorted(name for name in scan.files if Path(name).suffix.lower() in ENGINE_SUFFIXES)
+    if engines:
+        findings.append(
+            Finding(
+                code="A006",
+                location=location,
+                message="prebuilt TensorRT engines are refused: they can carry plugins (code) and only "
+                "run on the GPU they were built for",
+                expected="the .onnx model; the runner builds the TensorRT engine from it",
+                found=", ".join(engines[:5]),
+                hint="submit the ONNX export with `format: tensorrt`",
+            )
+        )
+    pointers = [name for name, size in scan.files.items() if _is_lfs_pointer(scan.root / name, size)]
+    if pointers:
+        findings.append(
+            Finding(
+                code="A010",
+                location=location,
+                message="Git LFS pointers, not the files themselves, are committed",
+                expected="the model's real files",
+                found=", ".join(sorted(pointers)[:5]),
+                hint="the grader reads the PR's files as committed; publish large files on the Hugging Face "
+                "Hub (`hf:` + `revision:`) or as a download (`url:` + `sha256:`) instead of Git LFS",
+            )
+        )
+    return findings
+
+
+def _pickle_files(scan: Scan, fmt: str | None) -> list[str]:
+    out = []
+    for name in sorted(scan.files):
+        suffix = Path(name).suffix.lower()
+        if suffix not in PICKLE_SUFFIXES:
+            continue
+        if (
+            fmt == "openvino"
+            and suffix == ".bin"
+            and str(PurePosixPath(name).with_suffix(".xml")) in scan.files
+        ):
+            continue  # OpenVINO IR weights: raw tensors next to their .xml, not a pickle
+        if fmt == "torchscript" and suffix in TORCHSCRIPT_SUFFIXES:
+            continue  # gated by the instructor's permission instead (M010)
+        out.append(name)
+    return out
+
+
+def _is_lfs_pointer(path: Path, size: int | None = None) -> bool:
+    try:
+        size = os.lstat(path).st_size if size is None else size
+        if size > _LFS_POINTER_MAX_BYTES:
+            return False
+        with path.open("rb") as handle:
+            return handle.read(len(_LFS_POINTER)) == _LFS_POINTER
+    except OSError:
+        return False
+
+
+def _layout(
+    target: Path, scan: Scan, fmt: str | None, location: Location, raw: str
+) -> tuple[list[Finding], Path | None]:
+    """Does what is on disk fit the format? Returns findings and the model file, when one is named."""
+    if fmt is None:
+        return [], None
+    is_dir = target.is_dir()
+    top = sorted(name for name in scan.files if "/" not in name) if is_dir else [target.name]
+
+    def wrong(message: str, expected: str, hint: str) -> list[Finding]:
+        found = raw + (f" (holds: {', '.join(top[:8])})" if is_dir and top else "")
+        return [
+            Finding(
+                code="A005",
+                location=location,
+                message=message,
+                expected=expected,
+                found=found,
+                hint=hint,
+            )
+        ]
+
+    if fmt == "safetensors":
+        if not is_dir:
+            return wrong(
+                "a safetensors checkpoint is a folder, not a single file",
+                "path: the folder that holds config.json and the .safetensors files",
+                "point `path:` at the folder that `save_pretrained(folder, safe_serialization=True)` wrote",
+            ), None
+        findings = []
+        if "config.json" not in top:
+            findings += wrong(
+                "the checkpoint folder has no config.json",
+                "config.json next to the .safetensors files",
+                _SAVE_HINT + "; it writes config.json too",
+            )
+        weights = [name for name in top if name.endswith(".safetensors")]
+        if not weights:
+            findings += wrong(
+                "the checkpoint folder has no .safetensors file", "model.safetensors", _SAVE_HINT
+            )
+        for name in weights:
+            problem = _safetensors_problem(scan.root / name, scan.files[name])
+            if problem:
+                findings += wrong(
+                    f"{name} is not a safetensors file: {problem}", "a safetensors file", _SAVE_HINT
+                )
+        return findings, None
+    if fmt in {"onnx", "tensorrt"}:
+        if not is_dir and target.suffix.lower() in ENGINE_SUFFIXES:
+            return [], None  # A006 says it
+        models = [name for name in top if name.lower().endswith(".onnx")]
+        if len(models) == 1:
+            return [], scan.root / models[0]
+        if not models:
+            return wrong(
+                "no .onnx model here",
+                "an .onnx file, or a folder with exactly one .onnx file (and its external data)",
+                "export with torch.onnx.export or optimum-cli export onnx",
+            ), None
+        return wrong(
+            f"{len(models)} .onnx files here; the grader needs to know which one to measure",
+            "a folder with exactly one .onnx file",
+            "point `path:` at the .onnx file to measure, e.g. `path: onnx/model.onnx`",
+        ), None
+    if fmt == "openvino":
+        pairs = [name for name in top if name.endswith(".xml") and name[:-4] + ".bin" in scan.files]
+        if not is_dir and target.suffix == ".xml":
+            sibling = target.with_suffix(".bin")
+            if sibling.name in scan.files or sibling.name in scan.symlinks:
+                return [], target
+            return wrong(
+                f"{target.name} has no {sibling.name} beside it",
+                "an OpenVINO IR: model.xml and model.bin side by side",
+                "commit both files that `openvino.save_model` writes",
+            ), None
+        if is_dir and len(pairs) == 1:
+            return [], scan.root / pairs[0]
+        return wrong(
+            "no single OpenVINO IR (.xml + .bin pair) here",
+            "model.xml and model.bin side by side, or a folder with exactly one such pair",
+            "point `path:` at the .xml file, or at a folder that holds one .xml and its .bin",
+        ), None
+    if fmt == "torchscript":
+        scripts = [name for name in top if Path(name).suffix.lower() in TORCHSCRIPT_SUFFIXES]
+        if len(scripts) == 1:
+            return [], scan.root / scripts[0]
+        return wrong(
+            "no single TorchScript file here",
+            "one file written by torch.jit.save (.pt or .ts)",
+            "point `path:` at the TorchScript file",
+        ), None
+    return [], None
+
+
+def _safetensors_problem(path: Path, size: int) -> str | None:
+    """A safetensors file starts with an 8-byte little-endian header length and a JSON header."""
+    if _is_lfs_pointer(path, size):
+        return None  # A010 says it
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "it is too short"
+            (length,) = struct.unpack("<Q", head)
+            if length > min(size - 8, _SAFETENSORS_HEADER_MAX):
+                return "its header length is wrong (it may be a renamed pickle or a truncated file)"
+            header = json.loads(handle.read(length))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "its header is not the JSON a safetensors file starts with"
+    return None if isinstance(header, dict) else "its header is not a JSON object"
+
+
+def _load_onnx_graph(path: Path) -> tuple[Any, str | None]:
+    import onnx  # a protobuf parser; weights in external files are not read
+
+    try:
+        return onnx.load(str(path), load_external_data=False), None
+    except Exception as error:  # protobuf raises DecodeError and friends; any of them means "unreadable"
+        return None, f"{type(error).__name__}: {str(error)[:200]}"
+
+
+def _graph_nodes(graph: Any) -> Iterator[Any]:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _graph_nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _graph_nodes(sub)
+
+
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from _graph_tensors(attr.g)
+            for sub in attr.graphs:
+                yield from _graph_tensors(sub)
+
+
+def _external_locations(model: Any) -> set[str]:
+    from onnx import TensorProto
+
+    locations = set()
+    for tensor in _graph_tensors(model.graph):
+        if tensor.data_location == TensorProto.EXTERNAL:
+            locations.update(e.value for e in tensor.external_data if e.key == "location")
+    return locations
+
+
+def _custom_domains(model: Any) -> set[str]:
+    local = {function.domain for function in model.functions}  # functions the model defines itself
+    nodes = list(_graph_nodes(model.graph))
+    for function in model.functions:
+        nodes += list(function.node)
+    return {n.domain for n in nodes if n.domain not in ONNX_BUILTIN_DOMAINS and n.domain not in local}
+
+
+def _url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return f"it cannot be parsed ({error})"
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        return "it has no host name"
+    if parts.username or parts.password:
+        return "it carries a login (user:password@)"
+    if port not in (None, 443):
+        return f"it uses port {port}"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return "it names an IP address instead of a host name"
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan", ".home.arpa")):
+        return f"{host} is not a public host"
+    if "." not in host:
+        return f"{host} is not a public host name"
+    return None

@@ -1,0 +1,418 @@
+"""Finding codes of validation and of the foundation it stands on: Y (YAML), S (schema), U (units),
+M (manifest against the course), A (artifacts), P (pull request), C (course), D (stage documents).
+"""
+
+from __future__ import annotations
+
+from grader.codes import CodeDoc
+
+CODES: list[CodeDoc] = [
+    # --- Y: YAML (grader.yamlio) ---------------------------------------------------------------
+    CodeDoc(
+        "Y001",
+        "YAML syntax error",
+        "models:\n  - name: int8\n   format: onnx   # indented one space too few",
+        "Fix the line shown (and the one before it): indent with spaces, consistently; quote values "
+        "that contain `: ` or start with `*`, `&`, `!`, `%` or `@`.",
+    ),
+    CodeDoc(
+        "Y002",
+        "Duplicate key",
+        "claims:\n  size: 455 MB\n  size: 120 MB",
+        "YAML silently keeps only the last value. Delete one of them, or merge them.",
+    ),
+    CodeDoc(
+        "Y003",
+        "File cannot be read, is empty, or is a symbolic link",
+        "grader validate submissions/team/hw-2/submision.yaml   # misspelt path",
+        "Check the path; save the file as UTF-8 text; commit the file itself, not a link to it; "
+        "an empty file has nothing to check.",
+    ),
+    # --- S: schema (grader.schema_errors) -------------------------------------------------------
+    CodeDoc(
+        "S001",
+        "Required field missing",
+        "models:\n  - name: int8\n    format: onnx        # no `artifact:`",
+        "Add the field. submissions/README.md and submissions/schema.json list the required fields.",
+    ),
+    CodeDoc(
+        "S002",
+        "Unknown field",
+        "models:\n  - name: int8\n    claim:             # should be `claims:`\n      size: 120 MB",
+        "Use the name in the hint (`did you mean ...`), or remove the field.",
+    ),
+    CodeDoc(
+        "S003",
+        "Value is not one of the allowed values",
+        "format: onxx",
+        "Use one of the values listed under `expected` (the hint suggests the closest one).",
+    ),
+    CodeDoc(
+        "S004",
+        "Wrong type",
+        "homework: [2]\nclaims:\n  size: [455, MB]",
+        "Write the kind of value named under `expected`: a number, text, a mapping of `key: value` "
+        "lines, or a list of `- ` lines.",
+    ),
+    CodeDoc(
+        "S005",
+        "Value out of the allowed form or range",
+        "artifact:\n  hf: team/model\n  revision: main        # must be a 40-hex commit id",
+        "Write the value in the documented form: a team name in lower case, a 40-hex commit, "
+        "a 64-hex sha256, an https URL, at least one model.",
+    ),
+    CodeDoc(
+        "S006",
+        "Invalid combination of fields",
+        "artifact:\n  path: model/\n  hf: team/model        # give exactly one of path, hf, url",
+        "Read the message: it says which fields go together (`hf` needs `revision`, `url` needs "
+        "`sha256`, `transform` needs a safetensors checkpoint).",
+    ),
+    # --- U: units (grader.units) -------------------------------------------------------------------
+    CodeDoc(
+        "U001",
+        "Not a number",
+        "latency_cpu: fast",
+        "Start the value with the number, then the unit: `19.6 ms`.",
+    ),
+    CodeDoc(
+        "U002",
+        "Ambiguous size unit (bits or bytes?)",
+        "size: 120 Mb",
+        "`Mb`, `Gb`, `Kb` are bits by SI and bytes by habit; the grader never guesses. Write `MB` "
+        "(megabytes) or `MiB` (mebibytes).",
+    ),
+    CodeDoc(
+        "U003",
+        "Unknown unit",
+        "size: 120 megs",
+        "Use a unit from the examples: sizes `MB GB MiB GiB`, times `ms s µs` (optionally `/text`, "
+        "`/token`, or a throughput `texts/s`), ratios `x`, scores `%`.",
+    ),
+    CodeDoc(
+        "U004",
+        "Number without a unit",
+        "size: 455",
+        "Add the unit: `455 MB`. A bare number cannot be checked.",
+    ),
+    CodeDoc(
+        "U005",
+        "Ambiguous decimal separator",
+        "size: 1,330 MB",
+        "Write the number with a dot as the decimal separator and no thousands separator: "
+        "`1.33 GB` or `1330 MB`.",
+    ),
+    CodeDoc(
+        "U006",
+        "Bare number read as percent (warning)",
+        "quality:\n  accuracy: 82.8",
+        "The metric lies between 0 and 1, so 82.8 was read as 82.8 %. Write `82.8%` or `0.828`.",
+    ),
+    CodeDoc(
+        "U007",
+        "Value out of range",
+        "quality:\n  accuracy: 182%\nsize: -5 MB",
+        "Sizes, times and ratios are positive; bounded metrics lie between 0 and 1 (0 % and 100 %).",
+    ),
+    # --- M: the manifest against the course (grader.validate.rules, grader.validate.claims) --------
+    CodeDoc(
+        "M001",
+        "Team not on the course roster",
+        "team: ml-masters      # course.yaml says ml_masters",
+        "Write your team's name exactly as course.yaml spells it. A new team asks the instructors.",
+    ),
+    CodeDoc(
+        "M002",
+        "No such homework",
+        "homework: 9",
+        "Write the number of an existing homework (the message lists them).",
+    ),
+    CodeDoc(
+        "M003",
+        "Method not allowed for this homework",
+        "homework: 2\nmodels:\n  - name: student\n    method: distillation",
+        "Use the methods the homework is about (listed under `expected`). A model without `method:` "
+        "counts as baseline. The `baseline:` entry's method is always baseline.",
+    ),
+    CodeDoc(
+        "M004",
+        "Unknown task, or a task the course does not grade",
+        "task: text-clasification",
+        "Use one of the tasks listed (they are configured under `tasks:` in course.yaml).",
+    ),
+    CodeDoc(
+        "M005",
+        "Unknown eval dataset, or one for another task",
+        "task: text-classification\neval: digits-test",
+        "Remove `eval:` to use the task's default dataset, or name a dataset of the same task.",
+    ),
+    CodeDoc(
+        "M006",
+        "Task parameter not allowed, or of the wrong kind",
+        "params:\n  max_length: 32",
+        "Teams may set only the parameters the course lists in `allowed_overrides`; everyone else is "
+        "measured with the course's settings. Remove the parameter.",
+    ),
+    CodeDoc(
+        "M007",
+        "Baseline missing",
+        "homework: 2\nmodels: [...]          # no baseline:",
+        "Add `baseline:` with your uncompressed model: compression and speed-up are measured against it.",
+    ),
+    CodeDoc(
+        "M008",
+        "Required metric not claimed (warning)",
+        "homework: 2\nclaims:\n  size: 120 MB           # no latency_cpu, ram, quality",
+        "The grader measures it anyway. Claim what you measured so that it can be verified.",
+    ),
+    CodeDoc(
+        "M009",
+        "Two models with the same name",
+        "models:\n  - name: int8\n  - name: INT8",
+        "Give each model its own name: each is one row of the results table.",
+    ),
+    CodeDoc(
+        "M010",
+        "Format that carries code, without permission",
+        "format: torchscript",
+        "Export to ONNX or save a safetensors checkpoint. If the homework needs TorchScript, an "
+        "instructor adds the `allow-torchscript` label to the PR.",
+    ),
+    CodeDoc(
+        "M011",
+        "Quality metric the task does not have",
+        "task: text-classification\nquality:\n  f1_macro: 0.81      # the task calls it macro_f1",
+        "Use the task's metric names (the message lists them).",
+    ),
+    CodeDoc(
+        "M012",
+        "Latency per token for a task that is not measured per token",
+        "task: text-classification\nlatency_cpu: 2 ms/token",
+        "Give the time of one input at the course's batch size: `19.6 ms` or `0.0196 s/text`.",
+    ),
+    CodeDoc(
+        "M013",
+        "Latency per batch at batch size 1 (warning)",
+        "latency_cpu: 19.6 ms/batch",
+        "With a batch of one input, per batch is per input; write the time without `/batch`.",
+    ),
+    CodeDoc(
+        "M014",
+        "Manifest in the wrong place",
+        "submissions/ml_masters/hw2/manifest.yaml",
+        "Put it at submissions/<team>/hw-<n>/submission.yaml, with <team> and <n> as in the manifest.",
+    ),
+    CodeDoc(
+        "M015",
+        "Ratio claim that cannot be checked (warning)",
+        "baseline:\n  claims:\n    speedup_cpu: 1.0x",
+        "Speed-up and compression are measured against the manifest's baseline: claim them on the "
+        "compressed models of a manifest that has a `baseline:`.",
+    ),
+    # --- A: artifacts (grader.validate.artifacts) -----------------------------------------------
+    CodeDoc(
+        "A001",
+        "Artifact path not allowed",
+        "artifact:\n  path: ../../other_team/hw-2/model",
+        "Write a path relative to the manifest's folder that stays inside your team's folder.",
+    ),
+    CodeDoc(
+        "A002",
+        "Artifact path does not exist",
+        "artifact:\n  path: modle/",
+        "Fix the path (the hint lists what the folder holds) and check that the files are committed.",
+    ),
+    CodeDoc(
+        "A003",
+        "Symbolic link (or special file) in the artifact",
+        "model/model.safetensors -> /home/me/checkpoints/model.safetensors",
+        "Replace each link with the file itself (`cp --dereference`). The grader never follows links.",
+    ),
+    CodeDoc(
+        "A004",
+        "Pickle-based file",
+        "model/pytorch_model.bin, model/training_args.bin",
+        "Loading a pickle can run code. Save with `model.save_pretrained(folder, "
+        "safe_serialization=True)` and remove leftovers such as training_args.bin.",
+    ),
+    CodeDoc(
+        "A005",
+        "Files do not fit the format",
+        "format: safetensors\nartifact:\n  path: model.onnx",
+        "safetensors: a folder with config.json and *.safetensors; onnx and tensorrt: an .onnx file "
+        "or a folder with one; openvino: model.xml with model.bin beside it; torchscript: one .pt file.",
+    ),
+    CodeDoc(
+        "A006",
+        "Prebuilt TensorRT engine",
+        "artifact:\n  path: model.engine",
+        "Submit the ONNX export with `format: tensorrt`; the runner builds the engine for its own GPU.",
+    ),
+    CodeDoc(
+        "A007",
+        "Artifact too large",
+        "a 30 GB checkpoint committed in the team folder",
+        "Publish it on the Hugging Face Hub and use `hf:` with `revision:`.",
+    ),
+    CodeDoc(
+        "A008",
+        "Malformed Hugging Face reference",
+        "hf: https://huggingface.co/team/model",
+        "Write `hf: owner/name` and, if needed, `subfolder:` as a relative folder.",
+    ),
+    CodeDoc(
+        "A009",
+        "URL the grader does not download from",
+        "url: https://user:token@10.0.0.5:8443/model.zip",
+        "Use a public https URL with a host name, no login and no port (a GitHub release, the Hub).",
+    ),
+    CodeDoc(
+        "A010",
+        "Git LFS pointer instead of the file",
+        "model.safetensors: version https://git-lfs.github.com/spec/v1 ...",
+        "The grader reads the committed files. Publish large files with `hf:` + `revision:` or "
+        "`url:` + `sha256:`.",
+    ),
+    CodeDoc(
+        "A011",
+        "ONNX operators from a custom domain (warning)",
+        "a node in domain com.example.customops",
+        "The grader never loads custom operator libraries. Export with standard operators.",
+    ),
+    CodeDoc(
+        "A012",
+        "ONNX external data missing or outside the model's folder",
+        "initializer location: ../weights.data",
+        "Export with `save_as_external_data=True` and a relative location, and commit the data file "
+        "in the model's folder.",
+    ),
+    # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
+    CodeDoc(
+        "P001",
+        "PR title not of the form `<team> HW-<n>`",
+        "Homework 2 done!",
+        "Edit the title: `ml_masters HW-2` (case and spacing are forgiven, `ДЗ-2` works too).",
+    ),
+    CodeDoc(
+        "P002",
+        "Team in the PR title not on the roster",
+        "ml-masterz HW-2",
+        "Use the team's name as course.yaml spells it.",
+    ),
+    CodeDoc(
+        "P003",
+        "PR author not in the team",
+        "a PR for ml_masters opened by someone outside it",
+        "A member of the team opens the PR (instructors may open PRs for any team).",
+    ),
+    CodeDoc(
+        "P004",
+        "PR changes files outside the team's folder",
+        "README.md changed in a submission PR",
+        "Move those changes to another PR: a submission touches only submissions/<team>/.",
+    ),
+    CodeDoc(
+        "P005",
+        "Not exactly one manifest in the PR",
+        "hw-2/submission.yaml and hw-3/submission.yaml in one PR",
+        "One PR per homework, with one submission.yaml.",
+    ),
+    CodeDoc(
+        "P006",
+        "No such homework in the PR title",
+        "ml_masters HW-9",
+        "Fix the homework number in the title.",
+    ),
+    CodeDoc(
+        "P007",
+        "Homework closed",
+        "a PR for a homework with `open: false`",
+        "Ask an instructor: the `deadline-extension` label lifts it for one PR.",
+    ),
+    CodeDoc(
+        "P008",
+        "Past the deadline",
+        "a push after the homework's deadline",
+        "Ask an instructor: the `deadline-extension` label lifts it for one PR.",
+    ),
+    CodeDoc(
+        "P009",
+        "Manifest and PR title disagree",
+        "title `ml_masters HW-2`, manifest `homework: 3`",
+        "Make the title and the manifest name the same team and homework.",
+    ),
+    CodeDoc(
+        "P010",
+        "PR targets another branch than the homework's (warning)",
+        "a HW-2 PR into main instead of lesson-2-quantization",
+        "Change the PR's base branch to the homework's branch (course.yaml `branch:`).",
+    ),
+    # --- C: course configuration (grader.cli, grader.validate.course_checks) ------------------------
+    CodeDoc(
+        "C001",
+        "No course.yaml found",
+        "grader validate submission.yaml   # outside the course repository",
+        "Run inside the course repository, or pass `--course path/to/course.yaml`.",
+    ),
+    CodeDoc(
+        "C002",
+        "Course configures a task the grader does not have",
+        "tasks:\n  text-clasification: {...}",
+        "Fix the name (the hint suggests one); a new task is a module in grader/harness/tasks/.",
+    ),
+    CodeDoc(
+        "C003",
+        "Dataset and task do not match",
+        "tasks:\n  text-classification: {dataset: digits-test}",
+        "Give each task a default dataset whose `task:` is that task.",
+    ),
+    CodeDoc(
+        "C004",
+        "Login in more than one team (warning)",
+        "teams:\n  a: {members: [alice]}\n  b: {members: [alice]}",
+        "Keep each student in one team unless that is intended.",
+    ),
+    CodeDoc(
+        "C005",
+        "Dataset file missing",
+        "source: {path: data/eval.jsonl, sha256: ...}   # file not committed",
+        "Commit the file, or fix the path (relative to course.yaml).",
+    ),
+    CodeDoc(
+        "C006",
+        "Deadline without a time zone (warning)",
+        "deadline: 2025-10-01T23:59:00",
+        "Add the offset: `2025-10-01T23:59:00+03:00`; without it the deadline is read as UTC.",
+    ),
+    CodeDoc(
+        "C007",
+        "Task parameter the task does not know (warning)",
+        "tasks:\n  text-classification: {params: {max_lenght: 128}}",
+        "Fix the name (the hint suggests one) or remove it; an unknown parameter is ignored.",
+    ),
+    # --- D: stage documents (grader.documents) -----------------------------------------------------
+    CodeDoc(
+        "D001",
+        "Stage document cannot be read",
+        "grader verify out/measurement.json   # missing, or not JSON",
+        "Produce the file with the command named in the hint; do not edit stage files by hand.",
+    ),
+    CodeDoc(
+        "D002",
+        "Wrong kind of stage document",
+        "grader verify out/validated.json   # a validated-submission, not a measurement-run",
+        "Pass the file the command expects (the message names its kind).",
+    ),
+    CodeDoc(
+        "D003",
+        "Unsupported schema version of a stage document",
+        '{"kind": "grade", "schema_version": 7, ...}',
+        "Produce the file again with this version of the grader.",
+    ),
+    CodeDoc(
+        "D004",
+        "Stage document does not match its schema",
+        '{"kind": "measurement-run", "schema_version": 1, "models": "?"}',
+        "Produce the file again with the command named in the hint; do not edit it by hand.",
+    ),
+]

@@ -1,0 +1,198 @@
+"""`grader validate`, `grader validate-course`, `grader schema`, `grader codes`.
+
+Heavy imports stay inside the commands so that `grader --help` is fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from grader.cli import CourseOption, app, find_repo_root, friendly, print_findings, resolve_course
+from grader.errors import InputError
+from grader.exitcodes import ExitCode
+from grader.findings import Finding, Location, has_errors
+
+out = Console(highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"
+
+
+@app.command("validate")
+@friendly
+def validate_command(
+    manifest: Annotated[Path, typer.Argument(help="submissions/<team>/hw-<n>/submission.yaml")],
+    course: CourseOption = None,
+    repo: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo", help="Repository root (default: the folder above the manifest with course.yaml)."
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the validated-submission JSON here.")
+    ] = None,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format", help="text: compiler-style lines; json: the document; github: workflow annotations."
+        ),
+    ] = OutputFormat.TEXT,
+    pr_file: Annotated[
+        Path | None,
+        typer.Option("--pr", help="PullRequestContext JSON (from the GitHub API): also check the PR rules."),
+    ] = None,
+    allow_code_formats: Annotated[
+        bool,
+        typer.Option("--allow-code-formats", help="An instructor allows TorchScript for this submission."),
+    ] = False,
+) -> None:
+    """Check a submission manifest: schema, course rules, claims, artifacts (and the PR). Exit 2 on errors."""
+    from grader.course import load_course
+    from grader.validate.manifest import validate_manifest
+
+    course_path = resolve_course(course, near=manifest.parent)
+    loaded_course = load_course(course_path)
+    repo_root = repo or find_repo_root(manifest.parent) or course_path.parent
+    pr = _read_pr(pr_file) if pr_file else None
+    result = validate_manifest(
+        manifest, loaded_course, repo_root, pr=pr, allow_code_formats=allow_code_formats
+    )
+    result.course_sha256 = hashlib.sha256(course_path.read_bytes()).hexdigest()
+    if out_file is not None:
+        result.write(out_file)
+    _emit(result.findings, output, subject=result.manifest_path, document=result.to_json())
+    if not result.ok:
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+@app.command("validate-course")
+@friendly
+def validate_course_command(
+    path: Annotated[Path | None, typer.Argument(help="course.yaml (default: the repository's)")] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text or github (json prints the findings).")
+    ] = OutputFormat.TEXT,
+) -> None:
+    """Check course.yaml: its schema, and the tasks, datasets, roster and deadlines it names."""
+    from grader.validate.course_checks import validate_course_file
+
+    course_path = resolve_course(path)
+    course, findings = validate_course_file(course_path)
+    document = json.dumps([f.model_dump(mode="json") for f in findings], indent=2, ensure_ascii=False) + "\n"
+    _emit(findings, output, subject=str(course_path), document=document)
+    if course is None or has_errors(findings):
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+
+@app.command("schema")
+@friendly
+def schema_command(
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the file is not current.")] = False,
+    path: Annotated[
+        Path | None, typer.Option("--out", help="Where the schema goes (default: submissions/schema.json).")
+    ] = None,
+) -> None:
+    """Write the manifest's JSON Schema (submissions/schema.json), or check that it is current."""
+    from grader.manifest.schema import SCHEMA_PATH, schema_is_current, write_schema
+
+    target = path or (find_repo_root() or Path.cwd()) / SCHEMA_PATH
+    if check:
+        if not schema_is_current(target):
+            out.print(f"{target} is stale or missing; regenerate it with `grader schema`", style="red")
+            raise typer.Exit(ExitCode.CHECKS_FAILED)
+        out.print(f"{target} is current")
+        return
+    write_schema(target)
+    out.print(f"wrote {target}")
+
+
+@app.command("codes")
+def codes_command(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/findings.md's text.")] = False,
+    path: Annotated[Path | None, typer.Option("--out", help="Write the Markdown to this file.")] = None,
+) -> None:
+    """List every finding code: what it means, an example, and the fix."""
+    from grader.codes import all_codes
+    from grader.validate.output import codes_markdown
+
+    codes = all_codes()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(codes_markdown(codes), encoding="utf-8")
+        out.print(f"wrote {path}")
+        return
+    if markdown:
+        typer.echo(codes_markdown(codes), nl=False)
+        return
+    for doc in codes.values():
+        out.print(f"[bold]{doc.code}[/bold]  {doc.title}", markup=True)
+        out.print(f"      fix: {doc.fix}", markup=False)
+
+
+def _emit(findings: list[Finding], output: OutputFormat, *, subject: str, document: str) -> None:
+    from grader.validate.output import github_annotation, summary
+
+    if output is OutputFormat.JSON:
+        typer.echo(document, nl=False)
+    elif output is OutputFormat.GITHUB:
+        for finding in findings:
+            typer.echo(github_annotation(finding))
+        typer.echo(summary(findings, subject))
+    else:
+        print_findings(findings, out)
+        style = "bold red" if has_errors(findings) else "bold green"
+        out.print(summary(findings, subject), style=style, markup=False)
+
+
+def _read_pr(path: Path):  # -> PullRequestContext
+    from pydantic import ValidationError
+
+    from grader.validate.document import PullRequestContext
+
+    name = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return PullRequestContext.model_validate(data)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            [_pr_problem(name, code="D001", message="cannot read the PR file", found=str(error))]
+        ) from None
+    except json.JSONDecodeError as error:
+        finding = _pr_problem(name, code="D001", message=f"not valid JSON: {error.msg}", found="")
+        location = finding.location.model_copy(update={"line": error.lineno, "column": error.colno})
+        raise InputError([finding.model_copy(update={"location": location})]) from None
+    except ValidationError as error:
+        raise InputError(
+            [
+                _pr_problem(
+                    name,
+                    code="D004",
+                    message=item["msg"],
+                    found=repr(item.get("input"))[:120],
+                    field=item["loc"],
+                )
+                for item in error.errors(include_url=False)
+            ]
+        ) from None
+
+
+def _pr_problem(file: str, *, code: str, message: str, found: str, field: tuple = ()) -> Finding:
+    return Finding(
+        code=code,
+        location=Location(file=file, field=".".join(str(p) for p in field) or None),
+        message=message,
+        expected="a PullRequestContext JSON: number, head_sha, author, title, changed_files, labels",
+        found=found,
+        hint="the GitHub integration writes this file from the API; see grader/validate/document.py",
+    )

@@ -1,0 +1,497 @@
+"""One MetricCheck per (model, metric): the claim against what the harness measured.
+
+Statuses (MetricStatus): reproduced / off / not_claimed / not_measurable / unverifiable / failed
+/ noisy. How each metric is compared:
+
+- size: strict tolerance against the weight files' bytes, or against the weights as run when
+  the entry has a `transform` (the grader converts at load time; the files stay fp32).
+- latency_cpu / latency_gpu: an absolute time from the team's hardware cannot be verified. When
+  the baseline's time is claimed too, the claimed speed-up (baseline claim / model claim) is
+  checked against the measured one (same run, interleaved) with the speed-up tolerance;
+  otherwise unverifiable, with the runner's figure shown. Per-token claims never compare with
+  per-item measurements.
+- speedup_cpu / speedup_gpu: baseline median / model median, speed-up tolerance.
+- compression: baseline size / model size (the graded sizes), speed-up tolerance.
+- ram / vram: memory tolerance.
+- quality.<metric>: quality tolerance, in the metric's own scale.
+
+A figure that is missing is never "off": it is failed, not measurable or noisy, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grader.course.model import Tolerance, Tolerances
+from grader.harness.models import ModelMeasurement
+from grader.validate.document import ParsedClaim, ValidatedEntry
+from grader.verify import formatting as fmt
+from grader.verify.messages import note, text
+from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricInfo
+from grader.verify.readings import (
+    Reading,
+    State,
+    latency_reading,
+    memory_reading,
+    quality_reading,
+    size_reading,
+)
+
+UNITS = {"size": "B", "memory": "B", "time": "s", "ratio": "x", "score": ""}
+DEVICES = {"latency_cpu": "cpu", "latency_gpu": "cuda", "speedup_cpu": "cpu", "speedup_gpu": "cuda"}
+
+
+@dataclass
+class Subject:
+    """One entry of the submission with what was measured for it."""
+
+    entry: ValidatedEntry
+    measurement: ModelMeasurement | None
+    claims: dict[str, ParsedClaim] = field(default_factory=dict)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.entry.is_baseline
+
+    @classmethod
+    def of(cls, entry: ValidatedEntry, measurement: ModelMeasurement | None) -> Subject:
+        return cls(entry, measurement, {c.metric: c for c in entry.claims})
+
+
+@dataclass
+class Context:
+    tolerances: Tolerances
+    noise_gate_cv: float
+    baseline: Subject | None
+    quality: dict[str, QualityMetricInfo]
+    required: set[str]  # check metrics the homework requires ("size", "latency_cpu", "quality.x", ...)
+
+
+_NOT_REPORTED = Reading(State.FAILED, reason="the harness has no result for this model", phase="model")
+
+
+def read(subject: Subject, metric: str) -> Reading:
+    """The harness's figure for ``metric`` of ``subject`` (not the ratios)."""
+    m = subject.measurement
+    if m is None:
+        return _NOT_REPORTED
+    if metric == "size":
+        return size_reading(m)
+    if metric in ("latency_cpu", "latency_gpu"):
+        return latency_reading(m, DEVICES[metric])
+    if metric in ("ram", "vram"):
+        return memory_reading(m, metric)
+    if metric.startswith("quality."):
+        return quality_reading(m, metric.split(".", 1)[1])
+    raise ValueError(f"no reading for {metric!r}")
+
+
+# --- the common part ---------------------------------------------------------------------------
+
+
+def _base(metric: str, claim: ParsedClaim | None, reading: Reading | None, ctx: Context) -> dict:
+    return {
+        "metric": metric,
+        "unit": UNITS[fmt.metric_kind(metric)],
+        "claimed_raw": claim.raw if claim else None,
+        "claimed": claim.value if claim else None,
+        "measured": reading.value if reading else None,
+        "source": reading.source if reading else "",
+        "cv": reading.cv if reading else None,
+        "required": metric in ctx.required,
+    }
+
+
+def _make(
+    status: MetricStatus, fields: dict, reason: Note | None = None, hint: Note | None = None
+) -> MetricCheck:
+    return MetricCheck(
+        status=status,
+        reason=text(reason),
+        hint=text(hint),
+        reason_note=reason,
+        hint_note=hint,
+        **fields,
+    )
+
+
+def _not_ok(reading: Reading, fields: dict, ctx: Context) -> MetricCheck:
+    """The check for a figure the harness could not give (or gave too noisy to grade)."""
+    if reading.state is State.NOISY:
+        cv = fmt.percent(reading.cv) if reading.cv is not None else "?"
+        return _make(
+            MetricStatus.NOISY,
+            fields,
+            note("reason.noisy", cv=cv, gate=fmt.percent(ctx.noise_gate_cv)),
+        )
+    if reading.state is State.NOT_MEASURABLE:
+        return _make(MetricStatus.NOT_MEASURABLE, fields, note("reason.not_measurable", text=reading.reason))
+    if reading.state is State.UNKNOWN_METRIC:
+        return _make(MetricStatus.UNVERIFIABLE, fields, _unknown_metric_note(fields["metric"], reading))
+    return _make(
+        MetricStatus.FAILED,
+        fields,
+        note("reason.failed", phase=f"@phase.{reading.phase}", text=reading.reason),
+    )
+
+
+def _unknown_metric_note(metric: str, reading: Reading) -> Note:
+    return note(
+        "reason.unknown_metric", metric=metric.split(".", 1)[1], available=", ".join(reading.available)
+    )
+
+
+def compare(
+    metric: str,
+    claim: ParsedClaim | None,
+    reading: Reading,
+    tolerance: Tolerance,
+    ctx: Context,
+    *,
+    bounded: bool | None = None,
+    hint: Callable[[ParsedClaim, float], Note | None] | None = None,
+) -> MetricCheck:
+    """The plain comparison of a claimed value with a measured one, within ``tolerance``."""
+    fields = _base(metric, claim, reading, ctx)
+    fields["tolerance"] = fmt.tolerance_text(tolerance, metric)
+    if not reading.ok:
+        return _not_ok(reading, fields, ctx)
+    assert reading.value is not None
+    if claim is None:
+        return _make(MetricStatus.NOT_CLAIMED, fields)
+    return _judge(
+        metric, claim.value, reading.value, tolerance, fields, bounded=bounded, hint=hint, claim=claim
+    )
+
+
+def _judge(
+    metric: str,
+    claimed: float,
+    measured: float,
+    tolerance: Tolerance,
+    fields: dict,
+    *,
+    bounded: bool | None,
+    hint: Callable[[ParsedClaim, float], Note | None] | None,
+    claim: ParsedClaim,
+) -> MetricCheck:
+    fields["difference"] = measured - claimed
+    fields["relative"] = (claimed - measured) / measured if measured else None
+    if tolerance.accepts(claimed, measured):
+        return _make(MetricStatus.REPRODUCED, fields)
+    delta = fmt.percent((measured - claimed) / claimed, signed=True) if claimed else "—"
+    if fmt.metric_kind(metric) == "score":
+        delta = fmt.score_delta(measured - claimed, bounded=bounded)
+    reason = note(
+        "reason.off",
+        claimed=claim.raw,
+        measured=fmt.figure(metric, measured, bounded=bounded),
+        delta=delta,
+        tolerance=fields["tolerance"],
+    )
+    return _make(MetricStatus.OFF, fields, reason, hint(claim, measured) if hint else None)
+
+
+# --- size --------------------------------------------------------------------------------------
+
+_DECIMAL_TO_BINARY = {"kB": ("KiB", 1e3, 2.0**10), "MB": ("MiB", 1e6, 2.0**20), "GB": ("GiB", 1e9, 2.0**30)}
+_BINARY_TO_DECIMAL = {b: (d, bf, df) for d, (b, df, bf) in _DECIMAL_TO_BINARY.items()}
+
+
+def binary_units_hint(claim: ParsedClaim, measured: float, tolerance: Tolerance) -> Note | None:
+    """`418 MB` for a file of 417.7 MiB: the number is right, the unit is the other kind."""
+    if claim.unit in _DECIMAL_TO_BINARY:
+        other, factor, other_factor = _DECIMAL_TO_BINARY[claim.unit]
+    elif claim.unit in _BINARY_TO_DECIMAL:
+        other, factor, other_factor = _BINARY_TO_DECIMAL[claim.unit]
+    else:
+        return None
+    number = claim.value / factor
+    if not tolerance.accepts(number * other_factor, measured):
+        return None
+    in_other = f"{measured / other_factor:.1f} {other}"
+    in_same = f"{measured / factor:.1f} {claim.unit}"
+    return note(
+        "hint.binary_units",
+        claim=claim.raw,
+        other_unit=other,
+        measured_other=in_other,
+        suggest_other=in_other,
+        suggest_same=in_same,
+    )
+
+
+def _close(a: float, b: float, rel: float = 0.10) -> bool:
+    return abs(a - b) <= rel * abs(b)
+
+
+def size_hint(subject: Subject, tolerance: Tolerance) -> Callable[[ParsedClaim, float], Note | None]:
+    def hint(claim: ParsedClaim, measured: float) -> Note | None:
+        found = binary_units_hint(claim, measured, tolerance)
+        if found:
+            return found
+        m = subject.measurement
+        report = m.size if m else None
+        if (
+            m is not None
+            and m.transform
+            and report is not None
+            and tolerance.accepts(claim.value, report.weights_bytes)
+        ):
+            return note(
+                "hint.as_run_vs_files",
+                files=fmt.size_mb(report.weights_bytes),
+                transform=m.transform,
+                measured=fmt.size_mb(measured),
+            )
+        if report is None:
+            return None
+        zeros = fmt.percent(report.zeros_fraction) if report.zeros_fraction is not None else "?"
+        if report.sparse_ideal_bytes and _close(claim.value, report.sparse_ideal_bytes):
+            return note(
+                "hint.ideal_sparse",
+                claim=claim.raw,
+                ideal=fmt.size_mb(report.sparse_ideal_bytes),
+                zeros=zeros,
+            )
+        if report.codebook_ideal_bytes and _close(claim.value, report.codebook_ideal_bytes):
+            return note(
+                "hint.ideal_codebook", claim=claim.raw, ideal=fmt.size_mb(report.codebook_ideal_bytes)
+            )
+        if report.compressed_bytes and _close(claim.value, report.compressed_bytes):
+            return note(
+                "hint.ideal_compressed",
+                claim=claim.raw,
+                ideal=fmt.size_mb(report.compressed_bytes),
+                codec=report.compressed_codec or "zstd",
+            )
+        if claim.value < measured and (report.zeros_fraction or 0) >= 0.3:
+            if report.sparse_ideal_bytes:
+                return note(
+                    "hint.dense_zeros_ideal", zeros=zeros, ideal=fmt.size_mb(report.sparse_ideal_bytes)
+                )
+            return note("hint.dense_zeros", zeros=zeros)
+        unique = _max_unique(m)
+        if claim.value < measured and unique is not None and unique <= 256:
+            if report.codebook_ideal_bytes:
+                ideal = fmt.size_mb(report.codebook_ideal_bytes)
+                return note("hint.dense_clustered_ideal", unique=str(unique), ideal=ideal)
+            return note("hint.dense_clustered", unique=str(unique))
+        return note("hint.size_generic", files_count=str(sum(1 for f in report.files if f.role == "weights")))
+
+    return hint
+
+
+def _max_unique(m: ModelMeasurement | None) -> int | None:
+    if m is None or m.size is None:
+        return None
+    values = [t.unique for t in m.size.tensors if t.unique is not None and len(t.shape) >= 2]
+    return max(values) if values else None
+
+
+def size_check(subject: Subject, ctx: Context) -> MetricCheck:
+    tolerance = ctx.tolerances.size
+    return compare(
+        "size",
+        subject.claims.get("size"),
+        read(subject, "size"),
+        tolerance,
+        ctx,
+        hint=size_hint(subject, tolerance),
+    )
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def memory_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
+    tolerance = ctx.tolerances.memory
+    reading = read(subject, metric)
+
+    def hint(claim: ParsedClaim, measured: float) -> Note | None:
+        found = binary_units_hint(claim, measured, tolerance)
+        if found:
+            return found
+        key = "hint.memory" if metric == "ram" else "hint.vram"
+        return note(key, source=f"@source.{reading.source}")
+
+    return compare(metric, subject.claims.get(metric), reading, tolerance, ctx, hint=hint)
+
+
+# --- quality -----------------------------------------------------------------------------------
+
+
+def quality_check(subject: Subject, name: str, ctx: Context) -> MetricCheck:
+    metric = f"quality.{name}"
+    info = ctx.quality.get(name)
+    bounded = info.bounded if info else None
+    tolerance = ctx.tolerances.quality
+    m = subject.measurement
+
+    def hint(claim: ParsedClaim, _measured: float) -> Note | None:
+        quality = m.quality if m else None
+        if quality is None:
+            return None
+        for other, value in sorted(quality.metrics.items()):
+            if other != name and tolerance.accepts(claim.value, value):
+                other_info = ctx.quality.get(other)
+                return note(
+                    "hint.quality_other_metric",
+                    claim=claim.raw,
+                    claim_raw=claim.raw,
+                    other=other,
+                    other_value=fmt.score_value(value, bounded=other_info.bounded if other_info else None),
+                )
+        return note(
+            "hint.quality",
+            dataset=quality.dataset,
+            n=str(quality.n),
+            digest=quality.dataset_digest[:19],
+        )
+
+    return compare(
+        metric, subject.claims.get(metric), read(subject, metric), tolerance, ctx, bounded=bounded, hint=hint
+    )
+
+
+# --- latency -------------------------------------------------------------------------------------
+
+
+def _batch_size(subject: Subject, device: str) -> int:
+    m = subject.measurement
+    dm = m.devices.get(device) if m else None
+    return dm.latency.batch_size if dm is not None and dm.latency is not None else 1
+
+
+def _per_item(claim: ParsedClaim, batch_size: int) -> float:
+    """A claim per batch is per call at the course's batch size (the validator allows it only then)."""
+    return claim.value / batch_size if claim.per == "batch" else claim.value
+
+
+def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
+    device = DEVICES[metric]
+    claim = subject.claims.get(metric)
+    reading = read(subject, metric)
+    fields = _base(metric, claim, reading, ctx)
+    if not reading.ok:
+        return _not_ok(reading, fields, ctx)
+    assert reading.value is not None
+    measured = fmt.time_ms(reading.value)
+    if claim is None:
+        return _make(MetricStatus.NOT_CLAIMED, fields)
+    if claim.per == "token":
+        return _make(
+            MetricStatus.UNVERIFIABLE,
+            fields,
+            note("reason.per_token", claim=claim.raw, measured=measured),
+            note("hint.per_token"),
+        )
+    fields["claimed"] = _per_item(claim, _batch_size(subject, device))
+    if subject.is_baseline:
+        return _make(MetricStatus.UNVERIFIABLE, fields, note("reason.baseline_reference", measured=measured))
+    base = ctx.baseline
+    base_claim = base.claims.get(metric) if base else None
+    if base is None or base_claim is None:
+        return _make(
+            MetricStatus.UNVERIFIABLE,
+            fields,
+            note("reason.absolute_time", measured=measured, metric=f"@metric.{metric}"),
+        )
+    if base_claim.per == "token":
+        return _make(
+            MetricStatus.UNVERIFIABLE, fields, note("reason.baseline_per_token", claim=base_claim.raw)
+        )
+    base_reading = read(base, metric)
+    if not base_reading.ok:
+        return _baseline_not_ok(base_reading, fields)
+    assert base_reading.value is not None
+    tolerance = ctx.tolerances.speedup
+    claimed_speedup = _per_item(base_claim, _batch_size(base, device)) / fields["claimed"]
+    measured_speedup = base_reading.value / reading.value
+    tolerance_text = fmt.tolerance_text(tolerance, f"speedup_{device}")
+    fields |= {
+        "compared": "speedup",
+        "claimed_speedup": claimed_speedup,
+        "measured_speedup": measured_speedup,
+        "tolerance": tolerance_text,
+        "difference": reading.value - fields["claimed"],
+        "relative": (claimed_speedup - measured_speedup) / measured_speedup,
+    }
+    reason = note(
+        "reason.speedup_compared",
+        claimed_speedup=fmt.ratio(claimed_speedup),
+        measured_speedup=fmt.ratio(measured_speedup),
+        baseline_claim=base_claim.raw,
+        claim=claim.raw,
+        tolerance=tolerance_text,
+    )
+    if tolerance.accepts(claimed_speedup, measured_speedup):
+        return _make(MetricStatus.REPRODUCED, fields, reason)
+    return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
+
+
+def _baseline_not_ok(base_reading: Reading, fields: dict) -> MetricCheck:
+    if base_reading.state is State.NOISY:
+        cv = fmt.percent(base_reading.cv) if base_reading.cv is not None else "?"
+        return _make(MetricStatus.NOISY, fields, note("reason.baseline_noisy", cv=cv))
+    status = (
+        MetricStatus.NOT_MEASURABLE if base_reading.state is State.NOT_MEASURABLE else MetricStatus.FAILED
+    )
+    return _make(status, fields, note("reason.baseline_missing_figure", text=base_reading.reason))
+
+
+# --- ratios: speed-up and compression claims --------------------------------------------------------
+
+
+def ratio_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
+    """speedup_cpu / speedup_gpu / compression: measured as baseline figure / this figure."""
+    claim = subject.claims.get(metric)
+    figure = "size" if metric == "compression" else f"latency_{metric.split('_')[1]}"
+    tolerance = ctx.tolerances.speedup
+    fields = _base(metric, claim, None, ctx) | {
+        "tolerance": fmt.tolerance_text(tolerance, metric),
+        "source": "ratio",
+    }
+    own = read(subject, figure)
+    if not own.ok:
+        fields["cv"] = own.cv
+        return _not_ok(own, fields, ctx)
+    if subject.is_baseline:  # the baseline against itself: 1× by definition
+        fields["measured"] = 1.0
+        return _judge_ratio(metric, claim, tolerance, fields, reason=note("reason.speedup_baseline"))
+    if ctx.baseline is None:
+        return _make(MetricStatus.UNVERIFIABLE, fields, note("reason.no_baseline"))
+    base = read(ctx.baseline, figure)
+    if not base.ok:
+        return _baseline_not_ok(base, fields)
+    assert base.value is not None and own.value is not None
+    fields["measured"] = base.value / own.value
+    hint = note("hint.speedup") if metric != "compression" else None
+    return _judge_ratio(metric, claim, tolerance, fields, hint=hint)
+
+
+def _judge_ratio(
+    metric: str,
+    claim: ParsedClaim | None,
+    tolerance: Tolerance,
+    fields: dict,
+    *,
+    reason: Note | None = None,
+    hint: Note | None = None,
+) -> MetricCheck:
+    if claim is None:
+        return _make(MetricStatus.NOT_CLAIMED, fields, reason)
+    check = _judge(
+        metric,
+        claim.value,
+        fields["measured"],
+        tolerance,
+        fields,
+        bounded=None,
+        hint=lambda _claim, _measured: hint,
+        claim=claim,
+    )
+    if reason is not None and check.status is MetricStatus.REPRODUCED:
+        return check.model_copy(update={"reason_note": reason, "reason": text(reason)})
+    return check

@@ -1,0 +1,221 @@
+"""Reading a figure out of a ModelMeasurement, with its state and, when it is missing, why.
+
+The harness reports every phase with a status; a figure can be missing because the model failed
+to load, the device is absent on this runner, or the timing stayed noisy. A Reading carries the
+value (base unit: bytes, seconds per item, metric scale) together with that state, so a check
+never mistakes "not measured" for "off".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from grader.harness.models import DeviceMeasurement, ModelMeasurement, PhaseResult, Status
+from grader.harness.stats import Stats
+
+
+class State(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    NOT_MEASURABLE = "not_measurable"
+    NOISY = "noisy"  # value present, but above the noise gate: shown, never graded
+    UNKNOWN_METRIC = "unknown_metric"  # the task does not report this metric
+
+
+@dataclass(frozen=True)
+class Reading:
+    state: State
+    value: float | None = None
+    reason: str = ""  # why it is not OK, in the harness's words
+    phase: str = ""  # the phase the reason comes from ("load", "latency", ...)
+    source: str = ""  # which figure this is (a messages key under `source.`)
+    cv: float | None = None
+    available: tuple[str, ...] = ()  # UNKNOWN_METRIC: the metrics the task does report
+
+    @property
+    def ok(self) -> bool:
+        return self.state is State.OK and self.value is not None
+
+
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def seconds(stats: Stats) -> float:
+    """The median of ``stats`` in seconds (the harness records milliseconds per call)."""
+    factor = _TIME_UNITS.get(stats.unit.split("/")[0].strip())
+    if factor is None:
+        raise ValueError(f"unknown time unit {stats.unit!r} in a latency result")
+    return stats.median * factor
+
+
+def _phases(m: ModelMeasurement, phase: str, device: str | None) -> list[PhaseResult]:
+    return [p for p in m.phases if p.phase == phase and (device is None or p.device in (device, None))]
+
+
+def _explain(m: ModelMeasurement, device: str | None, wanted: str) -> Reading | None:
+    """Why a figure is missing: the first phase that broke on the way to it (a failure before
+    a "not measurable"), else the model's own status, else a skipped phase's reason."""
+    order = ["fetch", "load", wanted] if wanted != "size" else ["fetch", "size"]
+    for bad in (Status.FAILED, Status.NOT_MEASURABLE):
+        for phase in order:
+            for result in _phases(m, phase, device):
+                if result.status is bad:
+                    state = State.FAILED if bad is Status.FAILED else State.NOT_MEASURABLE
+                    reason = _phase_reason(result) if bad is Status.FAILED else result.reason
+                    return Reading(state, reason=reason or "not measurable here", phase=phase)
+    if m.status is Status.FAILED:
+        return Reading(State.FAILED, reason=m.reason or "the model could not be measured", phase="model")
+    if m.status is Status.NOT_MEASURABLE:
+        return Reading(State.NOT_MEASURABLE, reason=m.reason or "not measurable here", phase="model")
+    for result in _phases(m, wanted, device):
+        if result.status is Status.SKIPPED:
+            return Reading(State.NOT_MEASURABLE, reason=result.reason or "skipped", phase=wanted)
+    return None
+
+
+def _failure(m: ModelMeasurement, device: str | None, wanted: str) -> Reading:
+    where = f" on {device}" if device else ""
+    generic = Reading(State.FAILED, reason=f"the harness reported no {wanted} result{where}", phase=wanted)
+    return _explain(m, device, wanted) or generic
+
+
+def _phase_reason(result: PhaseResult) -> str:
+    reason = result.reason or "failed"
+    if result.signal:
+        reason += f" (signal {result.signal})"
+    elif result.exit_code not in (None, 0):
+        reason += f" (exit code {result.exit_code})"
+    return reason
+
+
+def _device(m: ModelMeasurement, device: str) -> tuple[DeviceMeasurement | None, Reading | None]:
+    dm = m.devices.get(device)
+    if dm is None:  # the runner did not try this device at all (e.g. devices: [cpu])
+        explained = _explain(m, device, "load")
+        absent = Reading(State.NOT_MEASURABLE, reason=f"this runner does not measure on {device}")
+        return None, explained or absent
+    if dm.status is Status.NOT_MEASURABLE:
+        return None, Reading(
+            State.NOT_MEASURABLE, reason=dm.reason or f"no {device} on this runner", phase="load"
+        )
+    return dm, None
+
+
+def _device_failure(m: ModelMeasurement, dm: DeviceMeasurement, device: str, wanted: str) -> Reading:
+    """Why a device produced no ``wanted`` figure: the phases tell, else the device's own reason
+    (a device that failed as a whole failed to load the model)."""
+    explained = _explain(m, device, wanted)
+    if explained is not None:
+        return explained
+    if dm.status is Status.FAILED and dm.reason:
+        return Reading(State.FAILED, reason=dm.reason, phase="load")
+    return _failure(m, device, wanted)
+
+
+def size_reading(m: ModelMeasurement) -> Reading:
+    """Bytes of the files that hold the weights, or, for a runtime transform, the bytes the
+    weights take as the grader runs them (the files stay fp32; the transform happens at load)."""
+    if m.transform:
+        for device in _load_order(m):
+            load = m.devices[device].load
+            if load is not None and load.as_run_bytes is not None:
+                return Reading(State.OK, float(load.as_run_bytes), source="as_run")
+        if any(dm.load is not None for dm in m.devices.values()):
+            return Reading(
+                State.FAILED,
+                reason=f"the backend did not report the weights' size after `{m.transform}`",
+                phase="load",
+                source="as_run",
+            )
+        failure = _failure(m, None, "load")
+        return Reading(failure.state, reason=failure.reason, phase=failure.phase, source="as_run")
+    if m.size is not None:
+        return Reading(State.OK, float(m.size.weights_bytes), source="weights_files")
+    failure = _failure(m, None, "size")
+    return Reading(failure.state, reason=failure.reason, phase=failure.phase, source="weights_files")
+
+
+def _load_order(m: ModelMeasurement) -> list[str]:
+    return sorted(m.devices, key=lambda d: (d != "cpu", d))
+
+
+def latency_reading(m: ModelMeasurement, device: str) -> Reading:
+    """Median time per item on ``device``, from the interleaved rounds."""
+    dm, missing = _device(m, device)
+    if missing is not None:
+        return missing
+    assert dm is not None
+    latency = dm.latency
+    noisy = dm.status is Status.NOISY or any(p.status is Status.NOISY for p in _phases(m, "latency", device))
+    if latency is None:
+        return _device_failure(m, dm, device, "latency")
+    value = seconds(latency.per_item)
+    if noisy:
+        reason = next((p.reason for p in _phases(m, "latency", device) if p.status is Status.NOISY), "")
+        return Reading(
+            State.NOISY, value, reason=reason or dm.reason, phase="latency", cv=latency.per_item.cv
+        )
+    return Reading(State.OK, value, source="median_per_item", cv=latency.per_item.cv)
+
+
+# VRAM: the first figure the run has, in this order. NVML's per-process figure is what
+# nvidia-smi shows a student (CUDA context included, whatever the runtime); the torch allocator
+# peaks exist only for PyTorch backends; the device delta is the fallback for everything else.
+_VRAM_SOURCES = (
+    "nvml_process_bytes",
+    "torch_peak_reserved_bytes",
+    "torch_peak_allocated_bytes",
+    "nvml_device_delta_bytes",
+)
+
+
+def memory_reading(m: ModelMeasurement, metric: str) -> Reading:
+    """ram: peak RSS above the interpreter's own (cpu run); vram: the GPU figure (cuda run)."""
+    device = "cpu" if metric == "ram" else "cuda"
+    dm, missing = _device(m, device)
+    if missing is not None:
+        return missing
+    assert dm is not None
+    memory = dm.memory
+    if memory is None:
+        return _device_failure(m, dm, device, "memory")
+    if metric == "ram":
+        return Reading(State.OK, float(memory.peak_above_interpreter_bytes), source="rss_above_interpreter")
+    for name in _VRAM_SOURCES:
+        value = getattr(memory, name)
+        if value is not None:
+            return Reading(State.OK, float(value), source=name.removesuffix("_bytes"))
+    return Reading(State.FAILED, reason="the cuda run reported no GPU memory figure", phase="memory")
+
+
+def quality_reading(m: ModelMeasurement, metric: str) -> Reading:
+    quality = m.quality
+    if quality is None:
+        return _failure(m, None, "quality")
+    if metric not in quality.metrics:
+        return Reading(
+            State.UNKNOWN_METRIC,
+            reason=f"the task reports {', '.join(sorted(quality.metrics))}, not {metric}",
+            phase="quality",
+            available=tuple(sorted(quality.metrics)),
+        )
+    return Reading(State.OK, float(quality.metrics[metric]), source=f"quality:{quality.dataset}")
+
+
+def phase_problems(m: ModelMeasurement) -> list[str]:
+    """Every phase that did not run cleanly, in words, for the record."""
+    problems = []
+    if m.status in (Status.FAILED, Status.NOT_MEASURABLE) and m.reason:
+        problems.append(f"{m.status.value}: {m.reason}")
+    for p in m.phases:
+        if p.status in (Status.FAILED, Status.NOT_MEASURABLE, Status.NOISY):
+            where = f" on {p.device}" if p.device else ""
+            rnd = f" (round {p.round})" if p.round is not None else ""
+            problems.append(f"{p.phase}{where}{rnd}: {p.status.value}: {_phase_reason(p)}")
+    for name, dm in sorted(m.devices.items()):
+        if dm.status in (Status.FAILED, Status.NOT_MEASURABLE) and dm.reason:
+            text = f"{name}: {dm.status.value}: {dm.reason}"
+            if not any(dm.reason in problem for problem in problems):
+                problems.append(text)
+    return problems
