@@ -7,3 +7,4 @@ class ExitCode(IntEnum):
     OK = 0  # everything checked out
     CHECKS_FAILED = 1  # the input was understood, and some check or claim failed
     BAD_INPUT = 2  # the input could not be understood (invalid YAML, schema, file missing)
+    SKIPPED = 3  # nothing to check on this machine (`grader selftest --device cuda` without a GPU)

@@ -9,6 +9,8 @@ the file the previous one wrote::
     grade.json        grader verify measurement.json --out grade.json
     comment.md        grader report grade.json            (the PR comment)
     summary.md        grader report grade.json --kind summary
+    private/          grader verify ... --private-out private  (only when there are private figures:
+                      the instructors' grade and summary, grader.verify.private)
 
 A manifest that does not validate stops after validate: its grade is `invalid`, it keeps every
 finding, and its comment lists them; no measurement.json is written (a stale one from an earlier
@@ -37,6 +39,7 @@ MEASUREMENT = "measurement.json"
 GRADE = "grade.json"
 COMMENT = "comment.md"
 SUMMARY = "summary.md"
+PRIVATE = "private"  # folder: instructor-only outputs
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,13 @@ def grade_manifest(
     summary = render_summary(grade, language, templates=folder)
     outcome_files["comment"] = _write_text(out_dir / COMMENT, comment)
     outcome_files["summary"] = _write_text(out_dir / SUMMARY, summary)
+    if validated.ok:
+        from grader.verify.private import write_private_outputs
+
+        private = write_private_outputs(
+            run, course, out_dir / PRIVATE, now=now, language=language, templates=folder
+        )
+        outcome_files |= {path.name.split(".")[0]: path for path in private}  # private, private-summary
     return GradeOutcome(grade=grade, out_dir=out_dir, files=outcome_files, comment=comment, summary=summary)
 
 

@@ -72,9 +72,9 @@ def default_out_dir(manifest: Path) -> Path:
 
 def print_outcome(outcome: GradeOutcome) -> None:
     """The verdict and each model's checks (as `grader verify` prints them), then the files."""
-    from grader.verify.command import _print_summary
+    from grader.verify.command import print_grade_summary
 
-    _print_summary(outcome.grade, None)
+    print_grade_summary(outcome.grade, None)
     err.print(f"documents in {outcome.out_dir}:", markup=False, highlight=False)
     for name, path in outcome.files.items():
         err.print(f"  {name:<12} {path}", markup=False, highlight=False)

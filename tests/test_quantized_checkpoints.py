@@ -5,12 +5,19 @@ with their own packers (written from the format descriptions, independent of the
 test), and keep the float weights the packed tensors stand for. Then:
 - the module's numpy dequantisation must give back exactly those weights;
 - a real load through transformers' quantizers (when the `quant` extra is installed) must give
-  the logits of a dense model built from those weights.
+  the logits of a dense model built from those weights;
+- the GPTQ checkpoint goes through the harness itself (a measurement child: load, latency, memory)
+  with the gptqmodel import kept out of the model's memory.
+
+CI installs the runtimes (the `test` extra pins gptqmodel 7.6.0, the newest that installs with
+torch 2.13), so there these tests load for real; `test_ci_installs_the_quant_runtimes` fails CI
+if they would be skipped.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from grader.harness.backends.quantized import (
     describe_quantized_modules,
     detect_quantization,
     missing_packages,
+    pre_load_modules,
     prepare_quantized_load,
     quantization_notes,
     quantized_weight_bytes,
@@ -222,6 +230,14 @@ def needs(method: str) -> pytest.MarkDecorator:
     )
 
 
+def test_ci_installs_the_quant_runtimes() -> None:
+    """In CI a missing runtime would turn the real-load tests below into silent skips."""
+    if not os.environ.get("CI"):
+        pytest.skip("checks CI's environment (CI is not set here)")
+    for method in SUPPORTED:
+        assert missing_packages(QuantizationInfo(method=method)) == [], method
+
+
 # --- detection -----------------------------------------------------------------------------------
 
 
@@ -313,6 +329,30 @@ def test_compressed_tensors_kwargs(tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match="not one of dequantize, compressed, optimized"):
         prepare_quantized_load(tmp_path, "cpu", kernel="marlin")
+
+
+def test_pre_load_modules_name_each_methods_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def folder(name: str, config: dict[str, Any]) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"model_type": "llama", **config}))
+        return path
+
+    expected = {
+        "gptq": ["gptqmodel", "optimum.gptq"],
+        "awq": ["gptqmodel", "gptqmodel.quantization.awq.modules.act", "transformers.integrations.awq"],
+        "compressed-tensors": ["compressed_tensors"],
+    }
+    for method, quant in QUANT_CONFIGS.items():
+        got = pre_load_modules(folder(method, {"quantization_config": quant}))
+        installed = not missing_packages(QuantizationInfo(method=method))
+        assert got == (expected[method] if installed else []), method
+    # nothing to import for a dense model, a broken config or an unsupported method: load() says why
+    assert pre_load_modules(folder("dense", {})) == []
+    assert pre_load_modules(folder("broken", {"quantization_config": {"bits": 4}})) == []
+    assert pre_load_modules(folder("bnb", {"quantization_config": {"quant_method": "bitsandbytes"}})) == []
+    monkeypatch.setitem(sys.modules, "gptqmodel", None)
+    assert pre_load_modules(tmp_path / "gptq") == []  # missing: no ImportError while setting up
 
 
 # --- numpy references ----------------------------------------------------------------------------
@@ -432,3 +472,53 @@ def test_compressed_tensors_checkpoint_loads(tmp_path: Path) -> None:
     ]
     dense_fp16_bytes = sum(p.numel() * 2 for p in tiny_llama().parameters())
     assert quantized_weight_bytes(model) >= dense_fp16_bytes
+
+
+@needs("gptq")
+@pytest.mark.slow
+def test_gptq_checkpoint_measured_by_the_harness(tmp_path: Path) -> None:
+    """The real path: a forked measurement child loads the packed checkpoint, times it, and its
+    memory reading holds the model, not the ~155 MiB that importing gptqmodel costs."""
+    from harness_support import FAST_LATENCY
+
+    from grader.course.model import LatencySettings, Threads
+    from grader.harness.backends.transformers import TransformersBackend
+    from grader.harness.environment import ThreadPlan
+    from grader.harness.jobs import Limits, PhaseJob
+    from grader.harness.memory import MIB, memory_result
+    from grader.harness.runner import Runner
+
+    write_checkpoint(tmp_path / "gptq", "gptq")
+    ids = np.random.default_rng(0).integers(0, VOCAB, size=(1, 16)).astype(np.int64)
+    np.savez(tmp_path / "inputs.npz", input_ids=ids)
+    plan = ThreadPlan.from_course(Threads(intra_op=1, inter_op=1))
+    (tmp_path / "work").mkdir()
+    outcomes = {}
+    with Runner(tmp_path / "work", plan.env()) as runner:
+        for phase in ("latency", "memory"):
+            job = PhaseJob(
+                phase=phase,
+                backend="transformers",
+                model_dir=str(tmp_path / "gptq"),
+                format="safetensors",
+                inputs_file=str(tmp_path / "inputs.npz"),
+                latency=LatencySettings(**FAST_LATENCY),
+            )
+            outcomes[phase] = runner.run(job, Limits(timeout_s=300), preload=TransformersBackend.preload)
+    for phase, outcome in outcomes.items():
+        assert outcome.ok, f"{phase}: {outcome.reason}\n{outcome.stderr_tail}"
+    latency = outcomes["latency"].report
+    assert latency is not None and latency.load is not None and latency.timing is not None
+    assert "GPTQ 4-bit, group 32, symmetric, format gptq; runs 14 × TorchAtenLinear (gptqmodel)" in (
+        latency.load.notes
+    )
+    assert latency.timing.samples_ms and min(latency.timing.samples_ms) > 0
+    dense_fp16_bytes = sum(p.numel() * 2 for p in tiny_llama().parameters())
+    assert latency.load.as_run_bytes is not None and latency.load.as_run_bytes < dense_fp16_bytes
+    memory, info = outcomes["memory"].report, outcomes["memory"].exit
+    assert memory is not None and info is not None and memory.rss_before_load_bytes is not None
+    reading = memory_result(
+        rss_before_load=memory.rss_before_load_bytes, ru_maxrss=info.ru_maxrss_bytes, vmhwm=memory.vmhwm_bytes
+    )
+    # The weights are ~60 KiB; what is left is allocator and first-call working memory.
+    assert reading.peak_above_interpreter_bytes < 60 * MIB, reading.peak_above_interpreter_bytes / MIB

@@ -38,6 +38,28 @@ def test_every_string_exists_in_both_languages_with_the_same_placeholders() -> N
         assert placeholders(ru[key]) == placeholders(en[key]), key
 
 
+@pytest.mark.parametrize(
+    ("language", "n", "expected"),
+    [
+        ("ru", 1, "1 ядро"),
+        ("ru", 2, "2 ядра"),
+        ("ru", 4, "4 ядра"),
+        ("ru", 5, "5 ядер"),
+        ("ru", 11, "11 ядер"),
+        ("ru", 12, "12 ядер"),
+        ("ru", 16, "16 ядер"),
+        ("ru", 21, "21 ядро"),
+        ("ru", 22, "22 ядра"),
+        ("ru", 111, "111 ядер"),
+        ("en", 1, "1 core"),
+        ("en", 2, "2 cores"),
+        ("en", 0, "0 cores"),
+    ],
+)
+def test_counts_take_the_plural_form_of_the_language(language: str, n: int, expected: str) -> None:
+    assert load_strings(TEMPLATES, language).count("env.cores", n) == expected
+
+
 def test_every_string_the_code_and_templates_ask_for_exists() -> None:
     keys = set(_strings("en"))
     used: set[str] = set()
@@ -47,7 +69,8 @@ def test_every_string_the_code_and_templates_ask_for_exists() -> None:
         *(REPO / "grader" / "report").glob("*.py"),
         *(REPO / "grader" / "leaderboard").glob("*.py"),
     ]:
-        used |= set(re.findall(r'\b(?:s|w\.s|self\.s)\("([a-z_.]+)"', source.read_text(encoding="utf-8")))
+        text = source.read_text(encoding="utf-8")
+        used |= set(re.findall(r'\b(?:s|w\.s|self\.s)(?:\.count)?\("([a-z_.]+)"', text))
     # keys built at run time from the enums they stand for
     used |= {f"verdict.{v.value}.{part}" for v in Verdict for part in ("title", "next")}
     used |= {f"status.{s.value}" for s in MetricStatus}

@@ -16,6 +16,7 @@ from test_tasks_support import (
     save_bpe_tokenizer,
     save_config,
     save_word_tokenizer,
+    tiny_t5,
 )
 
 from grader.harness.backends.base import LoadSpec
@@ -149,7 +150,6 @@ def test_latency_inputs(tmp_path: Path) -> None:
 
 def test_tiny_t5_through_the_transformers_backend_matches_generate(tmp_path: Path) -> None:
     backends = pytest.importorskip("grader.harness.backends.transformers")
-    from transformers import T5Config, T5ForConditionalGeneration
 
     course = make_course({"t": {"task": "seq2seq", "source": {"builtin": "translation-en-ru"}, "limit": 12}})
     data = load_eval_data("t", course, REPO)
@@ -167,21 +167,7 @@ def test_tiny_t5_through_the_transformers_backend_matches_generate(tmp_path: Pat
         specials=["<pad>", "</s>", "[UNK]"],
         config={"pad_token": "<pad>", "eos_token": "</s>"},
     )
-    torch.manual_seed(0)
-    config = T5Config(
-        vocab_size=len(vocab),
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        initializer_factor=3.0,
-        pad_token_id=vocab["<pad>"],
-        eos_token_id=vocab["</s>"],
-        decoder_start_token_id=vocab["<pad>"],
-    )
-    model = T5ForConditionalGeneration(config).eval()
+    model = tiny_t5(vocab, seed=0)
     model.save_pretrained(folder)
 
     tokenizer = hf_tokenizer(folder)

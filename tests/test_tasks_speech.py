@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_tasks_support import ModuleBackend, make_course, save_config
+from test_tasks_support import (
+    CTC_VOCAB,
+    ModuleBackend,
+    make_course,
+    save_config,
+    save_ctc_processor,
+    tiny_wav2vec2,
+)
 
 from grader.harness import data as data_module
 from grader.harness.backends.base import LoadSpec
@@ -29,8 +36,6 @@ COURSE = make_course(
         "asr-ru": {"task": "speech-recognition", "source": {"builtin": "asr-ru"}},
     }
 )
-CHARS = list("abcdefghijklmnopqrstuvwxyz'")
-CTC_VOCAB = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4, **{c: i + 5 for i, c in enumerate(CHARS)}}
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +47,7 @@ def ctc_folder(
     root: Path, *, attention_mask: bool, convs: tuple[list[int], list[int]] = ([160], [160])
 ) -> Path:
     folder = root / "ctc"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(CTC_VOCAB), encoding="utf-8")
-    tokenizer_config = {
-        "pad_token": "<pad>",
-        "bos_token": "<s>",
-        "eos_token": "</s>",
-        "unk_token": "<unk>",
-        "word_delimiter_token": "|",
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
-    preprocessor = {
-        "feature_extractor_type": "Wav2Vec2FeatureExtractor",
-        "sampling_rate": 16000,
-        "do_normalize": True,
-        "padding_value": 0.0,
-        "feature_size": 1,
-        "return_attention_mask": attention_mask,
-    }
-    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor), encoding="utf-8")
+    save_ctc_processor(folder, attention_mask=attention_mask)
     save_config(folder, conv_kernel=convs[0], conv_stride=convs[1], pad_token_id=0)
     return folder
 
@@ -163,25 +150,10 @@ def test_ctc_decoding_and_wer_with_a_known_model(tmp_path: Path, speech: EvalDat
 
 def test_tiny_wav2vec2_through_the_transformers_backend(tmp_path: Path, speech: EvalData) -> None:
     backends = pytest.importorskip("grader.harness.backends.transformers")
-    from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
 
     folder = ctc_folder(tmp_path, attention_mask=False)
-    torch.manual_seed(0)
-    config = Wav2Vec2Config(
-        vocab_size=len(CTC_VOCAB),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(16, 16),
-        conv_kernel=(10, 3),
-        conv_stride=(5, 2),
-        num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2,
-        initializer_range=0.5,
-        pad_token_id=0,
-    )
-    model = Wav2Vec2ForCTC(config).eval()
+    model = tiny_wav2vec2(seed=0)
     model.save_pretrained(folder)
     tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), word_delimiter_token="|")
     extractor = Wav2Vec2FeatureExtractor(

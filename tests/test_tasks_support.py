@@ -17,6 +17,15 @@ from grader.harness.backends.base import Backend, LoadInfo, LoadSpec
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 WORD = re.compile(r"\w+|[^\w\s]+")  # what the `Whitespace` pre-tokenizer splits on
+CTC_CHARS = list("abcdefghijklmnopqrstuvwxyz'")
+CTC_VOCAB = {
+    "<pad>": 0,
+    "<s>": 1,
+    "</s>": 2,
+    "<unk>": 3,
+    "|": 4,
+    **{c: i + 5 for i, c in enumerate(CTC_CHARS)},
+}
 
 
 def make_course(datasets: Mapping[str, Any], tasks: Mapping[str, Any] | None = None) -> Course:
@@ -266,3 +275,71 @@ def hf_tokenizer(folder: Path) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     return PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), pad_token="[PAD]")
+
+
+def save_ctc_processor(folder: Path, *, attention_mask: bool) -> None:
+    """The files of a wav2vec2 CTC processor over CTC_VOCAB: vocab, tokenizer and feature extractor."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(CTC_VOCAB), encoding="utf-8")
+    tokenizer_config = {
+        "pad_token": "<pad>",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "word_delimiter_token": "|",
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
+    preprocessor = {
+        "feature_extractor_type": "Wav2Vec2FeatureExtractor",
+        "sampling_rate": 16000,
+        "do_normalize": True,
+        "padding_value": 0.0,
+        "feature_size": 1,
+        "return_attention_mask": attention_mask,
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor), encoding="utf-8")
+
+
+def tiny_t5(vocab: dict[str, int], seed: int) -> Any:
+    """A one-layer T5 over ``vocab`` (with <pad> and </s>), random weights large enough to vary."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(vocab),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        initializer_factor=3.0,
+        pad_token_id=vocab["<pad>"],
+        eos_token_id=vocab["</s>"],
+        decoder_start_token_id=vocab["<pad>"],
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+def tiny_wav2vec2(seed: int) -> Any:
+    """A one-layer wav2vec2 CTC model over CTC_VOCAB (16 kHz in, one frame per 10 ms)."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    torch.manual_seed(seed)
+    config = Wav2Vec2Config(
+        vocab_size=len(CTC_VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(16, 16),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        initializer_range=0.5,
+        pad_token_id=0,
+    )
+    return Wav2Vec2ForCTC(config).eval()

@@ -119,6 +119,9 @@ class Homework(Strict):
     needs_baseline: bool = True
     tolerances: TolerancesOverride | None = None
     scoring: Scoring = Scoring()
+    # A dataset (`visibility: private`) every model of this homework is also measured on. Its
+    # figures go to instructor-only output until `deadline` has passed (grader.verify.private).
+    private_eval: str | None = None
 
 
 class LatencySettings(Strict):
@@ -230,10 +233,31 @@ class Course(Strict):
         for name, task in self.tasks.items():
             if task.dataset not in self.datasets:
                 raise ValueError(f"tasks.{name}.dataset {task.dataset!r} is not defined under `datasets:`")
+        for hw in self.homeworks:
+            if hw.private_eval is None:
+                continue
+            dataset = self.datasets.get(hw.private_eval)
+            if dataset is None:
+                raise ValueError(
+                    f"homework {hw.id}: private_eval {hw.private_eval!r} is not defined under `datasets:`"
+                )
+            if dataset.visibility != "private":
+                raise ValueError(
+                    f"homework {hw.id}: private_eval {hw.private_eval!r} must be a dataset with "
+                    "`visibility: private` (its figures are kept from students until the deadline)"
+                )
         return self
 
     def homework(self, hw_id: int) -> Homework | None:
         return next((hw for hw in self.homeworks if hw.id == hw_id), None)
+
+    def private_eval_for(self, hw_id: int, task: str) -> str | None:
+        """The homework's `private_eval` set when it is a set of ``task`` (a homework open to
+        several tasks measures the private set only for submissions of its task)."""
+        homework = self.homework(hw_id)
+        name = homework.private_eval if homework is not None else None
+        dataset = self.datasets.get(name) if name is not None else None
+        return name if dataset is not None and dataset.task == task else None
 
     def team_of(self, login: str) -> list[str]:
         wanted = login.lower()

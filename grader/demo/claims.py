@@ -184,7 +184,7 @@ def _ram_in_fresh_processes(
 ) -> dict[ModelRef, int]:
     from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
     from grader.harness.jobs import Limits, PhaseJob
-    from grader.harness.measure import _memory as memory_of
+    from grader.harness.measure import memory_of
     from grader.harness.memory import MIB
 
     settings = course.runner

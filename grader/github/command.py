@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from grader.github.client import GitHubClient
-    from grader.validate.document import PullRequestContext
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -150,8 +149,9 @@ def fetch_manifest_command(
     """Read the manifest folder(s) the PR changes, at its head SHA, through the API: no checkout."""
     from grader.course import load_course
     from grader.github.files import MIB, FetchLimits, fetch_submission, submission_folders
+    from grader.validate.document import read_pull_request_context
 
-    context = _read_context(pr)
+    context = read_pull_request_context(pr)
     course_limit = load_course(resolve_course(course)).runner.limits.artifact_max_mib * MIB
     limits = FetchLimits(max_total_bytes=min(FetchLimits.max_total_bytes, course_limit))
     with _github() as client:
@@ -486,19 +486,6 @@ def _checked_sha(value: str) -> str:
             ]
         )
     return value
-
-
-def _read_context(path: Path) -> PullRequestContext:
-    from pydantic import ValidationError
-
-    from grader.validate.document import PullRequestContext
-
-    try:
-        return PullRequestContext.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError([_document_problem(path, str(error))]) from None
-    except ValidationError as error:
-        raise InputError([_document_problem(path, str(error.errors(include_url=False)[0]["msg"]))]) from None
 
 
 def _document_problem(path: Path, found: str) -> Finding:

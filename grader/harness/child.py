@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from grader.harness.jobs import (
     ChildReport,
+    GenerationReport,
     JobEnvelope,
     LoadReport,
     PhaseJob,
@@ -132,18 +133,19 @@ def run_phase(job: PhaseJob) -> ChildReport:
             inter_op_threads=job.inter_op_threads,
             model_file=job.model_file,
             allow_code_formats=job.allow_code_formats,
+            profile_dir=_profile_dir(job, backend_cls),
         )
         preload(pre_load_imports(backend_cls, spec))
         _quiet_libraries()
         report.rss_before_load_bytes = rss_bytes()
         stage.name = "load"
         started = time.perf_counter()
-        with backend_cls(spec) as backend:
+        with _gpu_watch(job, backend_cls, report), backend_cls(spec) as backend:
             load_s = time.perf_counter() - started
             _run_loaded(job, task, backend, report, stage, load_s)
         report.ok = True
     except NotMeasurable as error:
-        report.error_kind, report.error = "not_measurable", str(error)
+        report.error_kind, report.error = "not_measurable", error_text(error)
     except MemoryError:
         report.error_kind, report.error = "failed", "MemoryError: the process could not allocate memory"
     except Exception as error:
@@ -160,7 +162,11 @@ def error_text(error: Exception) -> str:
     their message and hint; the file paths inside the child's scratch folders mean nothing to a
     student."""
     from grader.errors import InputError
+    from grader.harness.backends.base import NotMeasurable
+    from grader.harness.gpu import DeviceFallback
 
+    if isinstance(error, NotMeasurable | DeviceFallback) and not isinstance(error, InputError):
+        return str(error)  # a backend's (or the provider check's) sentence, shown as it is
     if isinstance(error, InputError):
         parts = []
         for finding in error.findings:
@@ -193,7 +199,7 @@ def _run_loaded(
     first_call_s = time.perf_counter() - started
     info = backend.info
     report.load = LoadReport(
-        load_s=load_s,
+        load_s=max(0.0, load_s - (info.build_s or 0.0)),  # an engine build is its own figure, build_s
         first_call_s=first_call_s,
         as_run_bytes=info.as_run_bytes,
         providers=list(info.providers),
@@ -202,18 +208,90 @@ def _run_loaded(
     )
     stage.name = job.phase
     if job.phase == "latency":
+        from grader.harness.gpu import latency_timer
         from grader.harness.timing import measure
 
-        report.timing = measure(call, job.latency, timer=_timer_name(job.device))
+        timed, timer, clock = latency_timer(job.device, backend, lambda: run(prepared), call)
+        report.timing = measure(timed, job.latency, timer=timer, clock=clock)
+        if job.generation and task is not None:
+            stage.name = "generation"
+            _generation(task, backend, report)
     elif job.phase == "memory":
         for _ in range(job.memory_iters):
             call()
+        _check_execution(job, backend, report, stage)
     else:
         report.quality = _evaluate(job, task, backend)
 
 
-def _timer_name(device: str) -> str:
-    return "perf_counter" if device == "cpu" else "perf_counter+synchronize"
+def _generation(task: Any, backend: Any, report: ChildReport) -> None:
+    """Generation latency after the forward latency, in the same fresh child. Whatever happens
+    here is the generation figure's outcome: the forward latency already measured stands."""
+    import gc
+
+    from grader.harness.backends.base import NotMeasurable
+
+    started = time.perf_counter()
+    try:
+        reason = task.generation_unsupported(backend)
+        if reason is not None:
+            raise NotMeasurable(reason)
+        gc.collect()
+        gc.disable()  # as in timing.measure: no collection inside a timed step
+        try:
+            timing = task.generation_latency(backend, repeats=int(task.params["generation_repeats"]))
+        finally:
+            gc.enable()
+    except NotMeasurable as error:
+        report.generation_error_kind, report.generation_error = "not_measurable", error_text(error)
+        return
+    except Exception as error:
+        report.generation_error_kind, report.generation_error = "failed", error_text(error)
+        traceback.print_exc()
+        return
+    report.generation = GenerationReport(
+        prompt_tokens=timing.prompt_tokens,
+        new_tokens=timing.new_tokens,
+        kv_cache=timing.kv_cache,
+        repeats=timing.time_to_first_token.stats.n,
+        ttft_ms=list(timing.time_to_first_token.values),
+        tpot_ms=list(timing.time_per_output_token.values),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _profile_dir(job: PhaseJob, backend_cls: Any) -> str | None:
+    """Where a GPU memory phase profiles the model, for backends that can say who ran each node."""
+    if job.phase != "memory" or job.device == "cpu" or not hasattr(backend_cls, "execution_providers"):
+        return None
+    return str(Path(job.result_path).parent) if job.result_path else None
+
+
+def _gpu_watch(job: PhaseJob, backend_cls: Any, report: ChildReport) -> Any:
+    """VRAM readings around load + phase of a GPU memory phase (grader.harness.gpu); else nothing."""
+    if job.phase != "memory" or job.device == "cpu":
+        return contextlib.nullcontext()
+    from grader.harness.gpu import gpu_memory_watch
+
+    def keep(gpu: Any) -> None:
+        report.gpu = gpu
+
+    return gpu_memory_watch(job.device, torch_allocator=backend_cls.torch_allocator, sink=keep)
+
+
+def _check_execution(job: PhaseJob, backend: Any, report: ChildReport, stage: _Stage) -> None:
+    """GPU runs of backends that profile (onnxruntime): which provider ran the nodes. Above the
+    limit of CPU time the GPU figures would describe the CPU: the phase fails with the counts."""
+    collect = getattr(backend, "execution_providers", None)
+    if job.device == "cpu" or collect is None or backend.spec.profile_dir is None:
+        return
+    from grader.harness.gpu import DeviceFallback, cpu_fallback_problem
+
+    stage.name = "providers"
+    report.execution = collect()
+    problem = cpu_fallback_problem(report.execution)
+    if problem:
+        raise DeviceFallback(problem)
 
 
 def _make_task(job: PhaseJob) -> Any:
@@ -377,6 +455,12 @@ def _probe_raise(job: ProbeJob, report: ChildReport) -> None:
     raise RuntimeError("probe: an exception inside the child, on purpose")
 
 
+def _gpu_probe(job: ProbeJob, report: ChildReport) -> None:
+    from grader.harness.gpu_probes import run_gpu_probe
+
+    run_gpu_probe(job, report)
+
+
 _PROBES: dict[str, Callable[[ProbeJob, ChildReport], None]] = {
     "alloc": _probe_alloc,
     "spin": _probe_spin,
@@ -384,6 +468,8 @@ _PROBES: dict[str, Callable[[ProbeJob, ChildReport], None]] = {
     "crash": _probe_crash,
     "exit": _probe_exit,
     "raise": _probe_raise,
+    "cuda_alloc": _gpu_probe,
+    "cuda_sleep": _gpu_probe,
 }
 
 

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import grader
 from grader.course.model import Threads
@@ -84,6 +85,11 @@ class ThreadPlan:
             "TRANSFORMERS_VERBOSITY": "error",
             "PYTHONHASHSEED": "0",
             "PYTHONUNBUFFERED": "1",
+            # CUDA numbers GPUs like NVML does (by PCI bus), so a child finds its GPU's NVML handle;
+            # and torch.cuda.is_available(), if an import calls it in a zygote, asks NVML instead of
+            # initialising CUDA there (CUDA does not survive fork).
+            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+            "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
         }
 
     def record(self) -> dict[str, int]:
@@ -143,45 +149,56 @@ def ram_total_bytes() -> int:
 
 def list_gpus() -> list[GpuInfo]:
     """GPUs through NVML or nvidia-smi; never through torch.cuda (that would initialise CUDA)."""
-    gpus = _gpus_from_nvml()
-    return gpus if gpus is not None else _gpus_from_nvidia_smi()
+    return probe_gpus()[0]
 
 
-def _gpus_from_nvml() -> list[GpuInfo] | None:
-    try:
-        import pynvml  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver: NVML raises its own error classes
-        return None
-    try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        cuda_raw = pynvml.nvmlSystemGetCudaDriverVersion()
-        cuda = f"{cuda_raw // 1000}.{cuda_raw % 1000 // 10}"
-        out = []
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            out.append(
-                GpuInfo(
-                    name=_text(pynvml.nvmlDeviceGetName(handle)),
-                    uuid=_text(pynvml.nvmlDeviceGetUUID(handle)),
-                    driver=driver,
-                    cuda=cuda,
-                    memory_bytes=int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-                )
-            )
-        return out
-    except Exception:
-        return None
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
+def probe_gpus() -> tuple[list[GpuInfo], str]:
+    """The GPUs and how they were listed, or why there are none (NVML's reason, nvidia-smi's)."""
+    gpus, nvml_note = _gpus_from_nvml()
+    if gpus is not None:
+        return gpus, nvml_note
+    smi = _gpus_from_nvidia_smi()
+    if smi:
+        return smi, f"nvidia-smi ({nvml_note})"
+    where = "nvidia-smi lists none" if shutil.which("nvidia-smi") else "nvidia-smi is not on PATH"
+    return [], f"no GPU: {nvml_note}; {where}"
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _gpus_from_nvml() -> tuple[list[GpuInfo] | None, str]:
+    from grader.harness.gpu import nvml_error_text, nvml_session, nvml_text
+
+    with nvml_session() as (nvml, why):
+        if nvml is None:
+            return None, why
+        try:
+            driver = nvml_text(nvml.nvmlSystemGetDriverVersion())
+            cuda_raw = nvml.nvmlSystemGetCudaDriverVersion()
+            cuda = f"{cuda_raw // 1000}.{cuda_raw % 1000 // 10}"
+            out = [_nvml_gpu(nvml, index, driver, cuda) for index in range(nvml.nvmlDeviceGetCount())]
+        except Exception as error:
+            return None, f"NVML failed to list the GPUs ({nvml_error_text(error)})"
+        return out, f"NVML, driver {driver}"
+
+
+def _nvml_gpu(nvml: Any, index: int, driver: str, cuda: str) -> GpuInfo:
+    from grader.harness.gpu import nvml_text
+
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    capability = mig = None
+    with contextlib.suppress(Exception):
+        major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
+        capability = f"{major}.{minor}"
+    with contextlib.suppress(Exception):  # NVMLError_NotSupported on GPUs without MIG
+        mig = bool(nvml.nvmlDeviceGetMigMode(handle)[0])
+    return GpuInfo(
+        name=nvml_text(nvml.nvmlDeviceGetName(handle)),
+        uuid=nvml_text(nvml.nvmlDeviceGetUUID(handle)),
+        driver=driver,
+        cuda=cuda,
+        memory_bytes=int(nvml.nvmlDeviceGetMemoryInfo(handle).total),
+        compute_capability=capability,
+        mig=mig,
+    )
 
 
 def _gpus_from_nvidia_smi() -> list[GpuInfo]:
@@ -252,6 +269,7 @@ def collect_environment(
     observed_threads: dict[str, int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
 ) -> Environment:
+    gpus, gpu_probe = probe_gpus()
     return Environment(
         harness_version=grader.__version__,
         git_commit=git_commit(),
@@ -261,7 +279,8 @@ def collect_environment(
         cpu_governor=cpu_governor(),
         cpu_count=os.cpu_count() or 1,
         ram_total_bytes=ram_total_bytes(),
-        gpus=list_gpus(),
+        gpus=gpus,
+        gpu_probe=gpu_probe,
         libraries=library_versions(),
         onnxruntime_providers=onnxruntime_providers(),
         threads={**plan.record(), **(observed_threads or {})},

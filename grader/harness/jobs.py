@@ -53,6 +53,8 @@ class PhaseJob(_Model):
     seed: int = 0
     latency: LatencySettings = LatencySettings()
     memory_iters: int = 5  # calls in the memory phase: enough to reach the steady footprint
+    # latency phase of a generating task (causal-lm): time greedy generation after the forward calls
+    generation: bool = False
     allow_code_formats: bool = False  # TorchScript & co.: only after an instructor allowed it
     eval: EvalJob | None = None
     result_path: str = ""  # filled in by the runner
@@ -62,9 +64,11 @@ class ProbeJob(_Model):
     """A child that checks the harness itself (`grader selftest`): no model involved."""
 
     kind: Literal["probe"] = "probe"
-    action: Literal["alloc", "spin", "hang", "crash", "exit", "raise"]
-    mib: int = 0  # alloc: touched MiB to hold
-    spin_ms: float = 0.0  # spin: busy-wait this long per call, timed like a model
+    action: Literal["alloc", "spin", "hang", "crash", "exit", "raise", "cuda_alloc", "cuda_sleep"]
+    mib: int = 0  # alloc: touched MiB to hold; cuda_alloc: MiB of VRAM to allocate and touch
+    spin_ms: float = 0.0  # spin: busy-wait this long per call; cuda_sleep: the GPU spins this long
+    # cuda_sleep: time torch.cuda._sleep with CUDA events, or perf_counter around it + synchronize
+    timer: Literal["cuda_events", "synchronize"] = "cuda_events"
     exit_code: int = 3
     latency: LatencySettings = LatencySettings()
     result_path: str = ""  # filled in by the runner
@@ -109,9 +113,64 @@ class QualityReport(_Model):
     seconds: float
 
 
+class GenerationReport(_Model):
+    """Generation latency from a latency child (grader.harness.tasks.causal_lm.GenerationTiming)."""
+
+    prompt_tokens: int
+    new_tokens: int
+    kv_cache: bool
+    repeats: int
+    ttft_ms: list[float]  # one per timed repeat
+    tpot_ms: list[float]  # every step after the first, all repeats
+    seconds: float  # wall time of the generation runs, warm-up included
+
+
 class ProbeReport(_Model):
     allocated_bytes: int = 0
     rss_after_alloc_bytes: int | None = None
+    gpu: GpuProbeReport | None = None  # cuda_alloc / cuda_sleep
+
+
+class GpuProbeReport(_Model):
+    """What a GPU self-test probe read (grader.harness.gpu_probes)."""
+
+    device: str = ""  # the GPU's name
+    allocated_bytes: int = 0  # cuda_alloc: the tensor's bytes
+    # torch allocator, after reset_peak_memory_stats() once the CUDA context exists
+    torch_peak_allocated_bytes: int | None = None
+    torch_peak_reserved_bytes: int | None = None
+    # NVML, through the harness's sampler: the reading once the context exists, and the peak after it
+    nvml_process_before_bytes: int | None = None
+    nvml_process_peak_bytes: int | None = None
+    nvml_device_before_bytes: int | None = None
+    nvml_device_peak_bytes: int | None = None
+    nvml_readings: int = 0
+    sm_clock_mhz: float | None = None  # cuda_sleep: the SM clock the sleep's cycles were computed from
+    clock_source: str = ""
+    sleep_cycles: int = 0
+    notes: list[str] = []
+
+
+class GpuMemoryReport(_Model):
+    """A GPU child's VRAM figures (grader.harness.gpu.GpuMemoryWatch); None where not available."""
+
+    torch_peak_allocated_bytes: int | None = None
+    torch_peak_reserved_bytes: int | None = None
+    nvml_process_bytes: int | None = None
+    nvml_device_delta_bytes: int | None = None
+    labels: dict[str, str] = {}  # figure → how it was read (exact or sampled, what it includes)
+    notes: list[str] = []  # why a figure is missing
+
+
+class ProviderShare(_Model):
+    """onnxruntime: what one execution provider ran, from a profiled run (grader.harness.gpu)."""
+
+    provider: str
+    nodes: int  # graph nodes (after onnxruntime's optimisations) this provider ran
+    node_share: float
+    time_ms: float  # profiled node time per run (each node's median over the runs, summed)
+    time_share: float
+    ops: dict[str, int] = {}  # op type → nodes, most frequent first
 
 
 class ChildReport(_Model):
@@ -132,6 +191,13 @@ class ChildReport(_Model):
     quality: QualityReport | None = None
     probe: ProbeReport | None = None
     notes: list[str] = []
+    gpu: GpuMemoryReport | None = None  # memory phase on a GPU
+    execution: list[ProviderShare] = []  # memory phase of onnxruntime on a GPU: who ran the nodes
+    # The generation run of a latency child: its figures, or why it could not run. It never makes
+    # the child itself fail: the forward latency stands on its own.
+    generation: GenerationReport | None = None
+    generation_error_kind: Literal["not_measurable", "failed"] | None = None
+    generation_error: str = ""
 
 
 class ExitInfo(_Model):

@@ -7,12 +7,18 @@ Order of work (DESIGN.md, "The measurement contract"):
 2. memory children (one per model and device) and quality children (one per model, on the first
    requested device its backend can use), two at a time: they time nothing;
 3. latency children alone, interleaved: for each of ``rounds`` rounds, every model in turn
-   (A B C A B C), then each model's rounds merged;
+   (A B C A B C), then each model's rounds merged; for causal-lm each latency child also times
+   greedy generation after the forward calls (time to first token, time per output token);
 4. the noise gate: a model whose latency noise is above ``noise_gate_cv`` is measured again
    (all rounds, interleaved with the other noisy ones); still above → NOISY, never graded.
 
 A phase that breaks is a PhaseResult with status FAILED (or NOT_MEASURABLE) and its reason; the
 phases that depend on it are SKIPPED with a reason; every other model and phase still reports.
+
+Quality runs on the task's eval set (or the manifest's `eval:`), and, when the homework names a
+`private_eval` set, once more on that set in a child of its own (`private_quality`); each result
+carries its dataset's `visibility`, which grader.verify uses to keep private figures out of
+public output until the deadline.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -39,13 +44,16 @@ from grader.findings import Finding, Location
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
 from grader.harness.backends.base import Backend
 from grader.harness.environment import ThreadPlan, collect_environment
+from grader.harness.gpu import with_gpu_memory
 from grader.harness.jobs import EvalJob, Limits, PhaseJob
 from grader.harness.memory import MIB, memory_result
 from grader.harness.models import (
     DeviceMeasurement,
+    GenerationResult,
     LatencyResult,
     LoadResult,
     MeasurementRun,
+    MemoryResult,
     ModelMeasurement,
     PhaseResult,
     QualityResult,
@@ -57,6 +65,7 @@ from grader.registry import UnknownNameError
 from grader.validate.document import ValidatedEntry, ValidatedSubmission
 
 PARALLEL_UNTIMED = 2  # memory and quality children that may run side by side
+PRIVATE_QUALITY = "private-quality"  # the quality child on the homework's private eval set
 LOAD_STAGES = ("setup", "load")
 # Robust CV: the IQR of a normal distribution is 1.349 standard deviations.
 IQR_PER_SIGMA = 1.349
@@ -86,17 +95,21 @@ class _Context:
     plan: ThreadPlan
     limits: Limits
     allow_code_formats: bool = False
+    generation: bool = False  # latency children also time generation (causal-lm)
+    private_dataset: str | None = None  # the homework's private eval set, measured besides dataset_id
 
     def job(self, model: _Model, device: str, phase: str) -> PhaseJob:
         assert model.fetched is not None
         runner = self.course.runner
         evaluation = None
-        if phase == "quality" and self.dataset_id is not None:
+        dataset_id = self.private_dataset if phase == PRIVATE_QUALITY else self.dataset_id
+        if phase in ("quality", PRIVATE_QUALITY) and dataset_id is not None:
             evaluation = EvalJob(
-                dataset_id=self.dataset_id,
+                dataset_id=dataset_id,
                 course=self.course.model_dump(mode="json"),
                 repo_root=str(self.repo_root),
             )
+            phase = "quality"
         return PhaseJob(
             phase=phase,  # type: ignore[arg-type]
             backend=model.measurement.backend,
@@ -114,6 +127,7 @@ class _Context:
             latency=runner.latency,
             eval=evaluation,
             allow_code_formats=self.allow_code_formats,
+            generation=self.generation and phase == "latency",
         )
 
 
@@ -251,6 +265,7 @@ def _context(
     params = {**(settings.params if settings else {}), **submission.params}
     wanted = list(devices) if devices else list(course.runner.devices)
     limits = course.runner.limits
+    private = course.private_eval_for(submission.homework, submission.task)
     return _Context(
         course=course,
         repo_root=repo_root,
@@ -261,7 +276,23 @@ def _context(
         plan=ThreadPlan.from_course(course.runner.threads),
         limits=Limits(timeout_s=limits.phase_timeout_s, memory_bytes=limits.memory_mib * MIB),
         allow_code_formats=allow_code_formats,
+        generation=_times_generation(submission.task, params),
+        private_dataset=private if private != dataset_id else None,
     )
+
+
+def _times_generation(task: str, params: dict[str, int | float | str | bool]) -> bool:
+    """Whether the task generates tokens and the course asks for new ones (``new_tokens`` > 0)."""
+    from grader.harness.tasks import TASKS
+
+    try:
+        task_cls = TASKS.load(task)
+    except (UnknownNameError, ImportError):
+        return False
+    if not hasattr(task_cls, "generation_latency"):
+        return False
+    new_tokens = params.get("new_tokens", task_cls.default_params.get("new_tokens", 0))
+    return isinstance(new_tokens, int | float) and int(new_tokens) > 0
 
 
 def _plan(entry: ValidatedEntry) -> _Model:
@@ -365,6 +396,8 @@ def _untimed_phases(models: list[_Model], context: _Context, runner: Runner, tra
         jobs += [(model, device, "memory") for device in model.devices]
         if model.devices:
             jobs.append((model, model.devices[0], "quality"))
+            if context.private_dataset is not None:
+                jobs.append((model, model.devices[0], PRIVATE_QUALITY))
         else:
             model.phase(
                 PhaseResult(
@@ -387,13 +420,23 @@ def _untimed_phases(models: list[_Model], context: _Context, runner: Runner, tra
     with ThreadPoolExecutor(max_workers=PARALLEL_UNTIMED, thread_name_prefix="measure") as pool:
         results = list(pool.map(run, jobs))
     for model, device, phase, outcome in results:
+        if phase == PRIVATE_QUALITY:
+            result = _phase_result("quality", device, None, outcome)
+            if result.reason:  # which of the two quality children this was
+                result.reason = f"private eval set {context.private_dataset}: {result.reason}"
+            model.phase(result)
+            if outcome.ok and outcome.report is not None and outcome.report.quality is not None:
+                model.measurement.private_quality = _quality_result(
+                    context, device, outcome, context.private_dataset
+                )
+            continue
         model.phase(_phase_result(phase, device, None, outcome))
         if phase == "memory":
             model.memory[device] = outcome
             if not outcome.ok:
                 model.blocked[device] = (outcome.status, outcome.reason)
         elif outcome.ok and outcome.report is not None and outcome.report.quality is not None:
-            model.measurement.quality = _quality_result(context, device, outcome)
+            model.measurement.quality = _quality_result(context, device, outcome, context.dataset_id)
 
 
 def _run_child(
@@ -426,16 +469,18 @@ def _no_dataset(context: _Context) -> ChildOutcome:
     )
 
 
-def _quality_result(context: _Context, device: str, outcome: ChildOutcome) -> QualityResult:
+def _quality_result(
+    context: _Context, device: str, outcome: ChildOutcome, dataset_id: str | None
+) -> QualityResult:
     from grader.harness.tasks import TASKS
 
     assert outcome.report is not None and outcome.report.quality is not None
     quality = outcome.report.quality
     task_cls = TASKS.load(context.task)
-    dataset = context.course.datasets.get(context.dataset_id or "")
+    dataset = context.course.datasets.get(dataset_id or "")
     return QualityResult(
         task=context.task,
-        dataset=context.dataset_id or "",
+        dataset=dataset_id or "",
         dataset_digest=quality.dataset_digest,
         device=device,
         n=quality.n,
@@ -445,6 +490,7 @@ def _quality_result(context: _Context, device: str, outcome: ChildOutcome) -> Qu
         primary=task_cls.primary,
         params=dict(context.params),
         seconds=quality.seconds,
+        visibility=dataset.visibility if dataset else "public",
     )
 
 
@@ -589,7 +635,8 @@ def _device_measurement(model: _Model, device: str, context: _Context) -> Device
             model.phase(PhaseResult(phase="latency", device=device, status=Status.NOISY, reason=noisy_reason))
     memory = None
     if memory_outcome is not None and memory_outcome.ok:
-        memory = _memory(memory_outcome)
+        memory = memory_of(memory_outcome)
+    generation = _generation_result(model, device, context) if latency is not None else None
     status, reason = _device_status(model, device, noisy_reason)
     return DeviceMeasurement(
         device=device,
@@ -598,7 +645,56 @@ def _device_measurement(model: _Model, device: str, context: _Context) -> Device
         load=_load_result(outcomes, memory_outcome),
         latency=latency,
         memory=memory,
+        generation=generation,
+        # onnxruntime on a GPU: who ran the nodes, even when that failed the phase (a CPU fallback)
+        providers=list(memory_outcome.report.execution) if memory_outcome and memory_outcome.report else [],
     )
+
+
+def _generation_result(model: _Model, device: str, context: _Context) -> GenerationResult | None:
+    """The rounds' generation timings merged, like the forward latency's; or a `generation` phase
+    result that says why there is none (said once: every round would say the same)."""
+    if not context.generation:
+        return None
+    reports = [o.report for o in model.latency[device] if o.report is not None]
+    broken = next((r for r in reports if r.generation is None), None)
+    if broken is not None:
+        failed = broken.generation_error_kind == "failed"
+        model.phase(
+            PhaseResult(
+                phase="generation",
+                device=device,
+                status=Status.FAILED if failed else Status.NOT_MEASURABLE,
+                reason=broken.generation_error or "the latency child reported no generation timing",
+            )
+        )
+        return None
+    timings = [r.generation for r in reports if r.generation is not None]
+    first = timings[0]
+    tpot_rounds = [t.tpot_ms for t in timings]
+    result = GenerationResult(
+        prompt_tokens=first.prompt_tokens,
+        new_tokens=first.new_tokens,
+        kv_cache=all(t.kv_cache for t in timings),
+        time_to_first_token=Samples.of([v for t in timings for v in t.ttft_ms], "ms"),
+        time_per_output_token=Samples.of([v for t in timings for v in t.tpot_ms], "ms/token"),
+        ttft_rounds=[summarize(t.ttft_ms, "ms") for t in timings],
+        tpot_rounds=[summarize(r, "ms/token") for r in tpot_rounds],
+        repeats=first.repeats,
+        noise_cv=noise_cv(tpot_rounds),
+    )
+    gate = context.course.runner.noise_gate_cv
+    if result.noise_cv is not None and result.noise_cv > gate:
+        model.phase(
+            PhaseResult(
+                phase="generation",
+                device=device,
+                status=Status.NOISY,
+                reason=f"time per output token: noise {result.noise_cv:.1%} above the course's gate of "
+                f"{gate:.0%}; the machine was too busy for a trustworthy figure",
+            )
+        )
+    return result
 
 
 def _latency_result(model: _Model, device: str, context: _Context) -> LatencyResult:
@@ -620,18 +716,20 @@ def _latency_result(model: _Model, device: str, context: _Context) -> LatencyRes
     )
 
 
-def _memory(outcome: ChildOutcome) -> Any:
+def memory_of(outcome: ChildOutcome) -> MemoryResult | None:
+    """The graded memory figures of a finished memory child (None when it left no reading)."""
     report, info = outcome.report, outcome.exit
     if report is None or report.rss_before_load_bytes is None or info is None:
         return None
     try:
-        return memory_result(
+        result = memory_result(
             rss_before_load=report.rss_before_load_bytes,
             ru_maxrss=info.ru_maxrss_bytes,
             vmhwm=max(report.vmhwm_bytes or 0, info.hwm_seen_bytes or 0) or None,
         )
     except ValueError:
         return None
+    return with_gpu_memory(result, report.gpu)  # VRAM figures of a GPU run, each labelled
 
 
 def _load_result(latency: list[ChildOutcome], memory: ChildOutcome | None) -> LoadResult | None:
@@ -672,7 +770,9 @@ def _model_status(model: _Model) -> tuple[Status, str]:
     A device that this runner lacks (no GPU) does not make the model NOT_MEASURABLE: that device's
     own status says so, and the figures of the other devices stand.
     """
-    phases = model.measurement.phases
+    # Generation figures are supplementary: their own phase result (and the check of a per-token
+    # claim) says why they are missing, while the model's other figures stand.
+    phases = [p for p in model.measurement.phases if p.phase != "generation"]
     for phase in phases:
         if phase.status is Status.FAILED:
             where = f" on {phase.device}" if phase.device else ""

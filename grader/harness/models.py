@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.documents import Document
+from grader.harness.jobs import ProviderShare
 from grader.harness.stats import Samples, Stats
 from grader.validate.document import ValidatedSubmission
 
@@ -31,7 +32,9 @@ class Status(StrEnum):
 
 
 class PhaseResult(Model):
-    phase: Literal["fetch", "size", "load", "latency", "memory", "quality"]
+    # "generation": causal-lm generation latency, timed inside the latency children; supplementary,
+    # so a generation that cannot run does not change the model's or the device's status.
+    phase: Literal["fetch", "size", "load", "latency", "memory", "quality", "generation"]
     device: str | None = None
     round: int | None = None
     status: Status
@@ -47,7 +50,9 @@ class LoadResult(Model):
     first_call_s: float  # the first inference, separately: it includes lazy init and graph building
     build_s: float | None = None  # engine build (TensorRT), when the backend builds one
     as_run_bytes: int | None = None  # weight bytes held by the model as it runs (after any transform)
-    providers: list[str] = []  # onnxruntime: the providers that really ran nodes
+    # onnxruntime: the session's providers in priority order; which of them really ran the nodes
+    # is DeviceMeasurement.providers (GPU runs)
+    providers: list[str] = []
     notes: list[str] = []
 
 
@@ -66,15 +71,36 @@ class LatencyResult(Model):
     noise_cv: float | None = None
 
 
+class GenerationResult(Model):
+    """Greedy generation of ``new_tokens`` tokens after a fixed prompt of ``prompt_tokens`` tokens
+    (grader.harness.tasks.causal_lm), timed in every interleaved latency round, after the forward
+    latency, in the same fresh child. Added by the harness for causal-lm."""
+
+    prompt_tokens: int
+    new_tokens: int
+    kv_cache: bool  # driven with the model's KV cache, as real generation is
+    time_to_first_token: Samples  # ms: the prompt's forward pass + argmax; one sample per repeat
+    time_per_output_token: Samples  # ms: every later step, all repeats of all rounds
+    ttft_rounds: list[Stats]  # one per interleaved round
+    tpot_rounds: list[Stats]
+    repeats: int  # timed generations per round (after one untimed warm-up generation)
+    noise_cv: float | None = None  # grader.harness.measure.noise_cv over the per-token rounds
+
+
 class MemoryResult(Model):
     rss_before_load_bytes: int  # the child's RSS after imports, before loading the model
     peak_rss_bytes: int  # the child's peak RSS from the kernel, whole process
     peak_above_interpreter_bytes: int  # peak_rss_bytes - rss_before_load_bytes: what the model cost
     source: str  # "wait4 ru_maxrss", "VmHWM"
+    # GPU runs (grader.harness.gpu.GpuMemoryWatch), each None where it cannot be read here. A `vram`
+    # claim is checked against the first present of nvml_process, torch_peak_reserved,
+    # torch_peak_allocated, nvml_device_delta (grader.verify.readings).
     torch_peak_allocated_bytes: int | None = None
     torch_peak_reserved_bytes: int | None = None
-    nvml_process_bytes: int | None = None
-    nvml_device_delta_bytes: int | None = None
+    nvml_process_bytes: int | None = None  # sampled peak (or NVML accounting's exact one), context included
+    nvml_device_delta_bytes: int | None = None  # sampled: device used at peak minus before load
+    vram_labels: dict[str, str] = {}  # figure → how it was read: exact or sampled, what it includes
+    vram_notes: list[str] = []  # why a GPU figure is missing
 
 
 class QualityResult(Model):
@@ -89,6 +115,9 @@ class QualityResult(Model):
     primary: str
     params: dict[str, int | float | str | bool] = {}
     seconds: float | None = None
+    # Added for private splits: the dataset's `visibility` in course.yaml. Private figures stay in
+    # instructor-only output until the homework's deadline (grader.verify.private).
+    visibility: Literal["public", "private"] = "public"
 
 
 class FileInfo(Model):
@@ -150,6 +179,9 @@ class DeviceMeasurement(Model):
     load: LoadResult | None = None
     latency: LatencyResult | None = None
     memory: MemoryResult | None = None
+    generation: GenerationResult | None = None  # causal-lm only
+    # onnxruntime on a GPU: which execution provider ran the nodes (profiled in the memory phase)
+    providers: list[ProviderShare] = []
 
 
 class ModelMeasurement(Model):
@@ -166,14 +198,19 @@ class ModelMeasurement(Model):
     devices: dict[str, DeviceMeasurement] = {}
     quality: QualityResult | None = None
     phases: list[PhaseResult] = []
+    # The homework's private eval set (course.yaml `homeworks[].private_eval`), measured like
+    # `quality`; instructor-only until the deadline.
+    private_quality: QualityResult | None = None
 
 
 class GpuInfo(Model):
     name: str
     uuid: str | None = None
     driver: str | None = None
-    cuda: str | None = None
+    cuda: str | None = None  # the newest CUDA version the driver supports
     memory_bytes: int | None = None
+    compute_capability: str | None = None  # "9.0"
+    mig: bool | None = None  # MIG mode on: the runner's jobs see a slice of this GPU
 
 
 class Environment(Model):
@@ -188,6 +225,7 @@ class Environment(Model):
     gpus: list[GpuInfo] = []
     libraries: dict[str, str] = {}
     onnxruntime_providers: list[str] = []
+    gpu_probe: str = ""  # how `gpus` was listed (NVML, nvidia-smi), or why it is empty
     threads: dict[str, int] = {}
     seed: int = 0
     input_shapes: dict[str, list[int]] = {}

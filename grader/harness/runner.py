@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import grader
+from grader.harness.gpu import cuda_fork_problem
 from grader.harness.jobs import ChildReport, ExitInfo, Job, JobEnvelope, Limits
 from grader.harness.memory import MIB
 from grader.harness.models import Status
@@ -50,6 +51,7 @@ STAGE_TEXT = {
     "latency": "the latency run failed",
     "memory": "the memory run failed",
     "quality": "the quality evaluation failed",
+    "providers": "the model did not run on the GPU",
 }
 
 
@@ -158,9 +160,15 @@ class _ZygoteClient:
         if self.error:
             return self.error
         threads = int(self.ready_info.get("threads", 1))
+        modules = ", ".join(self.preload) or "nothing"
         if threads > 1:
-            modules = ", ".join(self.preload)
             return f"the zygote holds {threads} threads after importing {modules}; forking it is unsafe"
+        cuda = cuda_fork_problem(self.ready_info.get("cuda"))
+        if cuda is not None:
+            return (
+                f"the zygote cannot fork GPU children: {cuda} while importing {modules} "
+                "(CUDA does not survive fork)"
+            )
         return None
 
     def spawn(self, key: str, envelope: Path) -> _Waiter:

@@ -13,7 +13,17 @@ the harness reads with what the child is known to have done:
 - crash: a child that segfaults must be reported FAILED with the signal and its log tail;
 - zygote: it must hold one thread when it forks (no thread pool copied into the children).
 
-On GPU runners the CUDA checks (VRAM within 3 %, device-side timing) plug in here.
+`--device cuda` (grader.harness.gpu_probes, in children forked from a torch zygote):
+
+- the zygote imported torch without initialising CUDA (a forked child could not use it otherwise);
+- VRAM: a child allocates ``mib`` MiB in one torch tensor; torch's allocator peaks and NVML's
+  per-process and device-used figures (read by the memory phase's own sampler) must be within 3 %;
+- GPU timing: torch.cuda._sleep(cycles) spins the GPU 5 ms (cycles from the SM clock NVML reads
+  under load); the fastest sample through CUDA events, and through perf_counter + synchronize,
+  must be within 3 %.
+
+Without a CUDA device the GPU self-test is skipped with the reason (SelftestResult.skipped; the
+command exits 3, ExitCode.SKIPPED), as it has nothing to check there.
 """
 
 from __future__ import annotations
@@ -50,6 +60,10 @@ SPIN_SETTINGS = LatencySettings(
 )
 
 
+GPU_PRELOAD = ("numpy", "torch")
+GPU_SLEEP_MS = 5.0
+
+
 @dataclass
 class Check:
     name: str
@@ -57,16 +71,18 @@ class Check:
     expected: str
     measured: str
     detail: str = ""
+    skipped: bool = False  # this runner cannot take the reading (the detail says why): not a failure
 
 
 @dataclass
 class SelftestResult:
     device: str
     checks: list[Check] = field(default_factory=list)
+    skipped: str = ""  # the whole self-test had nothing to check here: "no CUDA device: skipped (why)"
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        return not self.skipped and bool(self.checks) and all(c.ok or c.skipped for c in self.checks)
 
 
 def run_selftest(
@@ -79,6 +95,8 @@ def run_selftest(
 ) -> SelftestResult:
     """Run every check for ``device`` and return them all (a failed check does not stop the rest)."""
     result = SelftestResult(device=device)
+    if device == "cuda":
+        return _cuda_selftest(result, mib, threads, work_dir, progress)
     if device != "cpu":
         result.checks.append(
             Check(
@@ -117,6 +135,137 @@ def run_selftest(
         if work_dir is None:
             shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+def _cuda_selftest(
+    result: SelftestResult,
+    mib: int,
+    threads: Threads | None,
+    work_dir: Path | None,
+    progress: Callable[[str], None] | None,
+) -> SelftestResult:
+    from grader.harness.environment import probe_gpus
+
+    gpus, how = probe_gpus()  # NVML / nvidia-smi: the parent never initialises CUDA
+    if not gpus:
+        result.skipped = f"no CUDA device: skipped ({how})"
+        return result
+    say = progress or (lambda _message: None)
+    say(f"GPU: {', '.join(g.name for g in gpus)} ({how})")
+    plan = ThreadPlan.from_course(threads or Threads(intra_op=1, inter_op=1))
+    folder = work_dir or Path(tempfile.mkdtemp(prefix="grader-selftest-cuda-"))
+    (folder / "cuda").mkdir(parents=True, exist_ok=True)
+    try:
+        with Runner(folder / "cuda", plan.env()) as forked:
+            steps: list[tuple[str, Callable[[], list[Check]]]] = [
+                ("VRAM readings", lambda: _vram_checks(forked, mib)),
+                ("zygote without CUDA", lambda: [_cuda_zygote_check(forked)]),
+                ("GPU timing (CUDA events)", lambda: _gpu_timing_checks(forked, "cuda_events")),
+                ("GPU timing (synchronize)", lambda: _gpu_timing_checks(forked, "synchronize")),
+            ]
+            for label, step in steps:
+                say(label)
+                result.checks.extend(step())
+    finally:
+        if work_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def _vram_checks(runner: Runner, mib: int) -> list[Check]:
+    outcome = runner.run(ProbeJob(action="cuda_alloc", mib=mib), Limits(timeout_s=120), preload=GPU_PRELOAD)
+    expected = f"{mib} MiB ± {TOLERANCE:.0%}"
+    gpu = outcome.report.probe.gpu if outcome.report and outcome.report.probe else None
+    names = ("VRAM torch allocated", "VRAM torch reserved", "VRAM NVML process", "VRAM NVML device")
+    if not outcome.ok or gpu is None:
+        return [Check(name, False, expected, "no reading", _why(outcome)) for name in names]
+    notes = "; ".join(gpu.notes)
+    where = f"{gpu.device}, {outcome.process}"
+    return [
+        _vram_check(names[0], gpu.torch_peak_allocated_bytes, 0, mib, "torch.cuda.max_memory_allocated()"),
+        _vram_check(names[1], gpu.torch_peak_reserved_bytes, 0, mib, "torch.cuda.max_memory_reserved()"),
+        _vram_check(
+            names[2],
+            gpu.nvml_process_peak_bytes,
+            gpu.nvml_process_before_bytes,
+            mib,
+            f"NVML per-process peak above the context, sampled ({gpu.nvml_readings} readings); {where}",
+            missing=notes or "NVML listed no memory for the probe's pid",
+        ),
+        _vram_check(
+            names[3],
+            gpu.nvml_device_peak_bytes,
+            gpu.nvml_device_before_bytes,
+            mib,
+            f"NVML device used, peak above the context, sampled ({gpu.nvml_readings} readings); "
+            "another process on this GPU would show here",
+            missing=notes or "no NVML reading",
+        ),
+    ]
+
+
+def _vram_check(
+    name: str, peak: int | None, before: int | None, mib: int, how: str, missing: str = ""
+) -> Check:
+    expected = f"{mib} MiB ± {TOLERANCE:.0%}"
+    if peak is None or before is None:
+        # A reading this runner cannot take (no NVML, a pid namespace) is not a wrong reading: the
+        # harness reports the other figures, each labelled.
+        return Check(name, False, expected, "not available", missing or how, skipped=True)
+    value = (peak - before) / MIB
+    error = _relative_error(value, mib)
+    return Check(name, error <= TOLERANCE, expected, f"{value:.1f} MiB ({error:.2%} off)", how)
+
+
+def _cuda_zygote_check(runner: Runner) -> Check:
+    from grader.harness.gpu import cuda_fork_problem
+
+    info = runner.zygote_info().get(GPU_PRELOAD)
+    expected = "torch imported, CUDA untouched before fork"
+    if info is None:
+        return Check("zygote CUDA", False, expected, "no zygote", "; ".join(runner.notes))
+    state = info.get("cuda") or {}
+    problem = cuda_fork_problem(state)
+    measured = f"driver {state.get('driver', '?')}, torch initialised: {state.get('torch_initialized')}"
+    return Check("zygote CUDA", problem is None, expected, measured, problem or "GPU children are forked")
+
+
+def _gpu_timing_checks(runner: Runner, timer: str) -> list[Check]:
+    job = ProbeJob(action="cuda_sleep", spin_ms=GPU_SLEEP_MS, latency=SPIN_SETTINGS, timer=timer)  # type: ignore[arg-type]
+    outcome = runner.run(job, Limits(timeout_s=120), preload=GPU_PRELOAD)
+    label = "CUDA events" if timer == "cuda_events" else "perf_counter + synchronize"
+    expected = f"{GPU_SLEEP_MS:g} ms ± {TOLERANCE:.0%}"
+    report = outcome.report
+    gpu = report.probe.gpu if report and report.probe else None
+    if not outcome.ok or report is None or report.timing is None or gpu is None:
+        return [Check(f"GPU timer ({label})", False, expected, "no reading", _why(outcome))]
+    samples = report.timing.samples_ms
+    fastest, median = min(samples), statistics.median(samples)
+    detail = (
+        f"{len(samples)} samples of torch.cuda._sleep({gpu.sleep_cycles}) at {gpu.sm_clock_mhz:.0f} MHz "
+        f"({gpu.clock_source}); timer {report.timing.timer}"
+    )
+    checks = [
+        Check(
+            f"GPU timer ({label})",
+            _relative_error(fastest, GPU_SLEEP_MS) <= TOLERANCE,
+            expected,
+            f"fastest {fastest:.3f} ms ({_relative_error(fastest, GPU_SLEEP_MS):.2%} off)",
+            detail,
+        )
+    ]
+    if timer == "cuda_events":
+        quiet = _relative_error(median, GPU_SLEEP_MS) <= TOLERANCE
+        checks.append(
+            Check(
+                "quiet GPU",
+                quiet,
+                expected,
+                f"median {median:.3f} ms ({_relative_error(median, GPU_SLEEP_MS):.2%} off)",
+                detail if quiet else detail + "; the SM clock moved or another process shares this GPU",
+            )
+        )
+    return checks
 
 
 def _relative_error(measured: float, expected: float) -> float:

@@ -3,7 +3,8 @@
 Importing torch + transformers costs seconds per process; a grading run starts dozens of
 children. The zygote is started (by grader.harness.runner) with the thread environment already
 set, imports the modules named by ``--preload`` and nothing else: no model, no CUDA, no thread
-pool (it reports its thread count so the runner can refuse to fork from a threaded zygote).
+pool (it reports its thread count and its CUDA state, so the runner can refuse to fork from a
+threaded zygote or from one whose imports initialised CUDA: a forked child could not use the GPU).
 Then it serves requests on stdin, one JSON object per line:
 
     {"op": "spawn", "id": "...", "envelope": "/path/job.json"}  → {"event": "started", "id", "pid"}
@@ -158,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         torch = sys.modules["torch"]
         ready["torch_threads"] = [torch.get_num_threads(), torch.get_num_interop_threads()]
     ready["threads"] = thread_count()
+    # CUDA does not survive fork: the runner refuses a zygote whose imports initialised it.
+    from grader.harness.gpu import cuda_fork_state
+
+    ready["cuda"] = cuda_fork_state()
     zygote.send(ready)
     try:
         return zygote.serve()

@@ -74,6 +74,26 @@ class Strings:
     def has(self, key: str) -> bool:
         return key in self.flat
 
+    def count(self, key: str, n: int) -> str:
+        """A number with the noun in its plural form: `s.count("env.cores", 2)` is "2 ядра".
+
+        The string holds one form per plural category, separated by `|` ("{n} ядро|{n} ядра|{n}
+        ядер"); a string with fewer forms than the language has uses its last one for the rest.
+        """
+        forms = self(key).split("|")
+        return forms[min(plural_category(self.language, n), len(forms) - 1)].format(n=n)
+
+
+def plural_category(language: str, n: int) -> int:
+    """Index of the plural form for ``n``: Russian one / few / many (CLDR), English one / other."""
+    if language == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return 0
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return 1
+        return 2
+    return 0 if n == 1 else 1
+
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}

@@ -80,6 +80,16 @@ class View:
     digests: list[tuple[str, str, str]]
     checks: list[dict[str, Any]] = field(default_factory=list)
     footer: str = ""
+    # causal-lm: time to first token and per output token, per model and device
+    generation_header: list[str] = field(default_factory=list)
+    generation_rows: list[list[str]] = field(default_factory=list)
+    # private eval sets (grader.verify.private): what a public grade leaves out, the instructors'
+    # banner, and the figures on the homework's private set once they may be shown
+    private_notice: str = ""
+    instructor_banner: str = ""
+    private_title: str = ""
+    private_header: list[str] = field(default_factory=list)
+    private_rows: list[list[str]] = field(default_factory=list)
 
 
 class Writer:
@@ -114,6 +124,8 @@ class Writer:
         if check.measured is None:
             return "—"
         text = self.figure(check.metric, check.measured)
+        if check.unit == "s/token":  # a per-token claim, read against the time per output token
+            text += "/token"
         if check.cv is not None and fmt.metric_kind(check.metric) == "time":
             text += f", CV {fmt.percent(check.cv)}"
         return text
@@ -209,7 +221,61 @@ def build(grade: Grade, s: Strings) -> View:
         digests=_digests(grade),
         checks=_all_checks(w, grade),
         footer=_footer(grade, s),
+        generation_header=[s(f"generation.{c}") for c in ("model", "device", "ttft", "tpot", "setting")],
+        generation_rows=_generation_rows(w, grade),
+        private_notice=_private_notice(grade, s),
+        instructor_banner=s("private.banner") if grade.instructor_only else "",
+        private_title=s("private.title", dataset=md(grade.private_dataset or "")),
+        private_header=[s("private.model"), s("private.figures")],
+        private_rows=_private_rows(w, grade),
     )
+
+
+def _generation_rows(w: Writer, grade: Grade) -> list[list[str]]:
+    """One row per model and device that generation was timed (or tried) on."""
+    rows = []
+    for e in grade.entries:
+        for device, g in e.measured.generation.items():
+            name, where = f"**{md(e.name)}**", device.upper()
+            if g.status != "ok" or g.ttft_s is None or g.tpot_s is None:
+                status = MetricStatus(g.status)
+                cell = f"{STATUS_ICONS[status]} {w.s(f'status.{status.value}')}"
+                rows.append([name, where, cell, cell, md(g.reason)])
+                continue
+            ttft = fmt.time_ms(g.ttft_s) + (f", CV {fmt.percent(g.ttft_cv)}" if g.ttft_cv is not None else "")
+            tpot = f"{fmt.time_ms(g.tpot_s)}/token" + (
+                f", CV {fmt.percent(g.tpot_cv)}" if g.tpot_cv is not None else ""
+            )
+            setting = w.s(
+                "generation.setting_text",
+                prompt=g.prompt_tokens if g.prompt_tokens is not None else "?",
+                new=g.new_tokens if g.new_tokens is not None else "?",
+            ) + (w.s("generation.kv_cache") if g.kv_cache else "")
+            rows.append([name, where, ttft, tpot, setting])
+    return rows
+
+
+def _private_notice(grade: Grade, s: Strings) -> str:
+    if not grade.withheld:
+        return ""
+    datasets = ", ".join(code(d) for d in grade.withheld)
+    if grade.withheld_until:
+        return s("private.notice", datasets=datasets, until=grade.withheld_until)
+    return s("private.notice_open", datasets=datasets)
+
+
+def _private_rows(w: Writer, grade: Grade) -> list[list[str]]:
+    """The figures on the homework's private set (present only where they may be shown)."""
+    rows = []
+    for e in grade.entries:
+        if not e.measured.private_quality:
+            continue
+        figures = [
+            f"{md(w.metric(f'quality.{name}'))}: {w.figure(f'quality.{name}', value)}"
+            for name, value in sorted(e.measured.private_quality.items())
+        ]
+        rows.append([f"**{md(e.name)}**", "<br>".join(figures)])
+    return rows
 
 
 def _headline(grade: Grade, s: Strings) -> str:
@@ -405,7 +471,7 @@ def _environment(grade: Grade, s: Strings) -> list[tuple[str, str]]:
     if env is None:
         return []
     rows = [
-        (s("env.cpu"), md(f"{env.cpu_model} · {env.cpu_count} {s('env.cores')}")),
+        (s("env.cpu"), md(f"{env.cpu_model} · {s.count('env.cores', env.cpu_count)}")),
         (s("env.threads"), ", ".join(f"{k} {v}" for k, v in sorted(env.threads.items())) or "—"),
         (s("env.gpu"), md("; ".join(_gpu(g) for g in env.gpus)) if env.gpus else s("env.no_gpu")),
         (s("env.ram"), fmt.memory_mib(env.ram_total_bytes)),

@@ -495,6 +495,14 @@ def _layout(
                 "an .onnx file, or a folder with exactly one .onnx file (and its external data)",
                 "export with torch.onnx.export or optimum-cli export onnx",
             ), None
+        split = any(m.startswith("encoder_model") for m in models)
+        if split and any(m.startswith("decoder_") for m in models):
+            return wrong(  # Optimum's seq2seq layout: the decoding loop lives outside the graphs
+                "a split encoder/decoder export, which the grader cannot run yet",
+                "one .onnx graph that takes the encoder inputs and decoder_input_ids and returns logits",
+                "export the whole model in one file (torch.onnx.export with use_cache=False), "
+                "or submit the safetensors checkpoint",
+            ), None
         return wrong(
             f"{len(models)} .onnx files here; the grader needs to know which one to measure",
             "a folder with exactly one .onnx file",

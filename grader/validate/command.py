@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 
 from grader.cli import CourseOption, app, find_repo_root, friendly, print_findings, resolve_course
-from grader.errors import InputError
 from grader.exitcodes import ExitCode
-from grader.findings import Finding, Location, has_errors
+from grader.findings import Finding, has_errors
+from grader.validate.document import read_pull_request_context
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -64,7 +64,7 @@ def validate_command(
     course_path = resolve_course(course, near=manifest.parent)
     loaded_course = load_course(course_path)
     repo_root = repo or find_repo_root(manifest.parent) or course_path.parent
-    pr = _read_pr(pr_file) if pr_file else None
+    pr = read_pull_request_context(pr_file) if pr_file else None
     result = validate_manifest(
         manifest, loaded_course, repo_root, pr=pr, allow_code_formats=allow_code_formats
     )
@@ -153,46 +153,3 @@ def _emit(findings: list[Finding], output: OutputFormat, *, subject: str, docume
         print_findings(findings, out)
         style = "bold red" if has_errors(findings) else "bold green"
         out.print(summary(findings, subject), style=style, markup=False)
-
-
-def _read_pr(path: Path):  # -> PullRequestContext
-    from pydantic import ValidationError
-
-    from grader.validate.document import PullRequestContext
-
-    name = str(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return PullRequestContext.model_validate(data)
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(
-            [_pr_problem(name, code="D001", message="cannot read the PR file", found=str(error))]
-        ) from None
-    except json.JSONDecodeError as error:
-        finding = _pr_problem(name, code="D001", message=f"not valid JSON: {error.msg}", found="")
-        location = finding.location.model_copy(update={"line": error.lineno, "column": error.colno})
-        raise InputError([finding.model_copy(update={"location": location})]) from None
-    except ValidationError as error:
-        raise InputError(
-            [
-                _pr_problem(
-                    name,
-                    code="D004",
-                    message=item["msg"],
-                    found=repr(item.get("input"))[:120],
-                    field=item["loc"],
-                )
-                for item in error.errors(include_url=False)
-            ]
-        ) from None
-
-
-def _pr_problem(file: str, *, code: str, message: str, found: str, field: tuple = ()) -> Finding:
-    return Finding(
-        code=code,
-        location=Location(file=file, field=".".join(str(p) for p in field) or None),
-        message=message,
-        expected="a PullRequestContext JSON: number, head_sha, author, title, changed_files, labels",
-        found=found,
-        hint="the GitHub integration writes this file from the API; see grader/validate/document.py",
-    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.documents import Document
-from grader.findings import Finding, has_errors
+from grader.errors import InputError
+from grader.findings import Finding, Location, has_errors
 from grader.manifest.model import ModelEntry, Submission
 
 
@@ -66,3 +69,43 @@ class ValidatedSubmission(Document):
     @property
     def ok(self) -> bool:
         return self.submission is not None and not has_errors(self.findings)
+
+
+def read_pull_request_context(path: Path) -> PullRequestContext:
+    """Load the PR facts `grader pr-context` wrote; any problem is a located InputError."""
+    name = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return PullRequestContext.model_validate(data)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(
+            [_pr_problem(name, code="D001", message="cannot read the PR file", found=str(error))]
+        ) from None
+    except json.JSONDecodeError as error:
+        finding = _pr_problem(name, code="D001", message=f"not valid JSON: {error.msg}", found="")
+        location = finding.location.model_copy(update={"line": error.lineno, "column": error.colno})
+        raise InputError([finding.model_copy(update={"location": location})]) from None
+    except ValidationError as error:
+        raise InputError(
+            [
+                _pr_problem(
+                    name,
+                    code="D004",
+                    message=item["msg"],
+                    found=repr(item.get("input"))[:120],
+                    field=item["loc"],
+                )
+                for item in error.errors(include_url=False)
+            ]
+        ) from None
+
+
+def _pr_problem(file: str, *, code: str, message: str, found: str, field: tuple = ()) -> Finding:
+    return Finding(
+        code=code,
+        location=Location(file=file, field=".".join(str(p) for p in field) or None),
+        message=message,
+        expected="a PullRequestContext JSON: number, head_sha, author, title, changed_files, labels",
+        found=found,
+        hint="the GitHub integration writes this file from the API (`grader pr-context`)",
+    )

@@ -1,7 +1,9 @@
 """The verify stage: claims against measured figures, ratios against the baseline, score, verdict.
 
 `verify(run, course) -> Grade` reads a MeasurementRun (which carries the ValidatedSubmission it
-measured); `grade_invalid(validated, course) -> Grade` turns a submission that did not validate
+measured) and leaves out figures on private eval sets until the homework's deadline
+(grader.verify.private; `include_private=True` keeps them, for the instructors' grade);
+`grade_invalid(validated, course) -> Grade` turns a submission that did not validate
 into an `invalid` grade that still carries every finding, so the report can explain it. How each
 metric is checked: grader.verify.checks; ratios, scores and verdict precedence:
 grader.verify.scoring.
@@ -32,6 +34,7 @@ from grader.verify.checks import (
 from grader.verify.messages import note, text
 from grader.verify.models import (
     EntryGrade,
+    GenerationFigures,
     Grade,
     Measured,
     MetricCheck,
@@ -40,7 +43,8 @@ from grader.verify.models import (
     QualityMetricInfo,
     Verdict,
 )
-from grader.verify.readings import phase_problems
+from grader.verify.private import NOTHING, Withheld, private_results, redact_measurement, withheld
+from grader.verify.readings import State, generation_reading, phase_problems, seconds
 from grader.verify.scoring import (
     entry_verdict,
     missing_requirements,
@@ -57,16 +61,30 @@ _SCALARS = ("size", "latency_cpu", "latency_gpu", "ram", "vram")
 _RATIOS = ("compression", "speedup_cpu", "speedup_gpu")
 
 
-def verify(run: MeasurementRun, course: Course, *, now: datetime | None = None) -> Grade:
-    """Grade a measured submission (see the module docstrings for every rule)."""
+def verify(
+    run: MeasurementRun, course: Course, *, now: datetime | None = None, include_private: bool = False
+) -> Grade:
+    """Grade a measured submission (see the module docstrings for every rule).
+
+    Figures on private eval sets are left out until the homework's deadline (``now`` is compared
+    with it); ``include_private`` keeps them: the instructors' grade, marked `instructor_only`.
+    """
     validated = run.submission
     if not validated.ok or validated.submission is None:
         return grade_invalid(validated, course, now=now, run=run)
+    from grader.validate.claims import TOKEN_LATENCY_TASKS
+
+    original = run
+    hidden = NOTHING if include_private else withheld(run, course, now)
+    if hidden:
+        run = redact_measurement(run, hidden)
     homework = course.homework(validated.submission.homework)
     tolerances = course.tolerances.merged(homework.tolerances if homework else None)
     scoring = homework.scoring if homework else Scoring(rule=ScoringRule.NONE)
     required = list(homework.required) if homework else []
     subjects = [Subject.of(entry, run.model(entry.key)) for entry in validated.entries]
+    for subject in subjects:
+        subject.withheld = _withheld_set(original.model(subject.entry.key), hidden)
     baseline = next((s for s in subjects if s.is_baseline), None)
     quality_info = _quality_info(run, validated.submission.task)
     primary = _primary(run, validated.submission.task, subjects)
@@ -79,9 +97,12 @@ def verify(run: MeasurementRun, course: Course, *, now: datetime | None = None) 
             baseline=baseline,
             quality=quality_info,
             required=_required_checks(required, subject, primary),
+            per_token=validated.submission.task in TOKEN_LATENCY_TASKS,
+            withheld_until=hidden.until,
         )
         entries.append(_grade_entry(subject, ctx, scoring, required, primary))
     _rank_pareto(entries, scoring)
+    _withhold_scores(entries, subjects, scoring, primary, hidden)
     for entry in entries:
         entry.verdict = entry_verdict(
             entry.checks,
@@ -94,7 +115,7 @@ def verify(run: MeasurementRun, course: Course, *, now: datetime | None = None) 
         homework=validated.submission.homework,
         homework_title=_title(homework),
         task=validated.submission.task,
-        dataset=_dataset(run, validated),
+        dataset=_dataset(original, validated),
         language=course.language,
         verdict=worst(e.verdict for e in entries) if entries else Verdict.INVALID,
         entries=entries,
@@ -110,7 +131,46 @@ def verify(run: MeasurementRun, course: Course, *, now: datetime | None = None) 
         noise_gate_cv=course.runner.noise_gate_cv,
         quality_metrics=quality_info,
         grader_version=_version(),
+        private_dataset=course.private_eval_for(validated.submission.homework, validated.submission.task),
+        withheld=list(hidden.datasets),
+        withheld_until=hidden.until if hidden else None,
+        instructor_only=include_private and _has_private(original),
     )
+
+
+def _withheld_set(m: ModelMeasurement | None, hidden: Withheld) -> str | None:
+    """The private set this model's (main) quality figure was left out for, if any."""
+    if m is not None and m.quality is not None and m.quality.dataset in hidden.datasets:
+        return m.quality.dataset
+    return None
+
+
+def _has_private(run: MeasurementRun) -> bool:
+    return bool(private_results(run))
+
+
+def _withhold_scores(
+    entries: list[EntryGrade],
+    subjects: list[Subject],
+    scoring: Scoring,
+    primary: str | None,
+    hidden: Withheld,
+) -> None:
+    """A score that needs the quality of a withheld set is not given yet, and says why."""
+    if not hidden or scoring.rule is ScoringRule.NONE:
+        return
+    needs_quality = scoring.min_quality_retained is not None or scoring.rule in (
+        ScoringRule.QUALITY,
+        ScoringRule.PARETO,
+    )
+    blocked = any(s.withheld is not None for s in subjects)
+    if not (needs_quality and primary and blocked):
+        return
+    why = note("score.withheld", until=hidden.until) if hidden.until else note("score.withheld_open")
+    for e in entries:
+        if not e.is_baseline:
+            e.pareto_rank = None
+            _set_score(e, None, why)
 
 
 def grade_invalid(
@@ -338,6 +398,36 @@ def _measured(subject: Subject, primary: str | None) -> Measured:
             setattr(out, f"{metric}_source", reading.source)
     if m.quality is not None:
         out.quality = dict(m.quality.metrics)
+    if m.private_quality is not None:
+        out.private_quality = dict(m.private_quality.metrics)
+    out.generation = _generation_figures(m)
+    return out
+
+
+def _generation_figures(m: ModelMeasurement) -> dict[str, GenerationFigures]:
+    """Per device, the generation medians, or why there are none (causal-lm runs only)."""
+    out: dict[str, GenerationFigures] = {}
+    for device, dm in sorted(m.devices.items()):
+        tried = dm.generation is not None or any(
+            p.phase == "generation" and p.device == device for p in m.phases
+        )
+        if not tried:
+            continue
+        reading = generation_reading(m, device)
+        figures = GenerationFigures(status=reading.state.value, reason=reading.reason)  # type: ignore[arg-type]
+        if reading.state is State.OK and dm.generation is not None:
+            g = dm.generation
+            figures = GenerationFigures(
+                status="ok",
+                ttft_s=seconds(g.time_to_first_token.stats),
+                tpot_s=seconds(g.time_per_output_token.stats),
+                ttft_cv=g.time_to_first_token.stats.cv,
+                tpot_cv=g.time_per_output_token.stats.cv,
+                prompt_tokens=g.prompt_tokens,
+                new_tokens=g.new_tokens,
+                kv_cache=g.kv_cache,
+            )
+        out[device] = figures
     return out
 
 

@@ -8,8 +8,11 @@ Statuses (MetricStatus): reproduced / off / not_claimed / not_measurable / unver
 - latency_cpu / latency_gpu: an absolute time from the team's hardware cannot be verified. When
   the baseline's time is claimed too, the claimed speed-up (baseline claim / model claim) is
   checked against the measured one (same run, interleaved) with the speed-up tolerance;
-  otherwise unverifiable, with the runner's figure shown. Per-token claims never compare with
-  per-item measurements.
+  otherwise unverifiable, with the runner's figure shown. One rule, two units of work: a claim
+  per item (or per batch) is read against the median time per item of a forward pass; a claim
+  per token, on a task that generates tokens (causal-lm), against the median time per output
+  token of greedy generation. A speed-up is formed only from two claims in the same unit; a
+  per-token claim on any other task never compares.
 - speedup_cpu / speedup_gpu: baseline median / model median, speed-up tolerance.
 - compression: baseline size / model size (the graded sizes), speed-up tolerance.
 - ram / vram: memory tolerance.
@@ -32,6 +35,7 @@ from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricI
 from grader.verify.readings import (
     Reading,
     State,
+    generation_reading,
     latency_reading,
     memory_reading,
     quality_reading,
@@ -49,6 +53,7 @@ class Subject:
     entry: ValidatedEntry
     measurement: ModelMeasurement | None
     claims: dict[str, ParsedClaim] = field(default_factory=dict)
+    withheld: str | None = None  # its quality is on this private set, left out until the deadline
 
     @property
     def is_baseline(self) -> bool:
@@ -66,6 +71,8 @@ class Context:
     baseline: Subject | None
     quality: dict[str, QualityMetricInfo]
     required: set[str]  # check metrics the homework requires ("size", "latency_cpu", "quality.x", ...)
+    per_token: bool = False  # the task generates tokens: per-token latency claims compare (causal-lm)
+    withheld_until: str = ""  # the deadline private figures wait for ("": none set yet)
 
 
 _NOT_REPORTED = Reading(State.FAILED, reason="the harness has no result for this model", phase="model")
@@ -134,6 +141,12 @@ def _not_ok(reading: Reading, fields: dict, ctx: Context) -> MetricCheck:
         fields,
         note("reason.failed", phase=f"@phase.{reading.phase}", text=reading.reason),
     )
+
+
+def withheld_note(dataset: str, until: str) -> Note:
+    if until:
+        return note("reason.withheld", dataset=dataset, until=until)
+    return note("reason.withheld_open", dataset=dataset)
 
 
 def _unknown_metric_note(metric: str, reading: Reading) -> Note:
@@ -328,6 +341,11 @@ def quality_check(subject: Subject, name: str, ctx: Context) -> MetricCheck:
     bounded = info.bounded if info else None
     tolerance = ctx.tolerances.quality
     m = subject.measurement
+    if subject.withheld is not None:
+        fields = _base(metric, subject.claims.get(metric), None, ctx) | {
+            "tolerance": fmt.tolerance_text(tolerance, metric)
+        }
+        return _make(MetricStatus.UNVERIFIABLE, fields, withheld_note(subject.withheld, ctx.withheld_until))
 
     def hint(claim: ParsedClaim, _measured: float) -> Note | None:
         quality = m.quality if m else None
@@ -369,25 +387,34 @@ def _per_item(claim: ParsedClaim, batch_size: int) -> float:
     return claim.value / batch_size if claim.per == "batch" else claim.value
 
 
+def _claimed_time(subject: Subject, claim: ParsedClaim, device: str) -> float:
+    """The claim in the unit it is compared in: seconds per token, or seconds per item."""
+    return claim.value if claim.per == "token" else _per_item(claim, _batch_size(subject, device))
+
+
+def _time_reading(subject: Subject, metric: str, per_token: bool) -> Reading:
+    if per_token and subject.measurement is not None:
+        return generation_reading(subject.measurement, DEVICES[metric])
+    return read(subject, metric)
+
+
 def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
     device = DEVICES[metric]
     claim = subject.claims.get(metric)
-    reading = read(subject, metric)
+    per_token = claim is not None and claim.per == "token"
+    if per_token and not ctx.per_token:
+        return _per_token_elsewhere(subject, metric, claim, ctx)
+    reading = _time_reading(subject, metric, per_token)
     fields = _base(metric, claim, reading, ctx)
+    if per_token:
+        fields["unit"] = "s/token"
     if not reading.ok:
         return _not_ok(reading, fields, ctx)
     assert reading.value is not None
-    measured = fmt.time_ms(reading.value)
+    measured = fmt.time_ms(reading.value) + ("/token" if per_token else "")
     if claim is None:
         return _make(MetricStatus.NOT_CLAIMED, fields)
-    if claim.per == "token":
-        return _make(
-            MetricStatus.UNVERIFIABLE,
-            fields,
-            note("reason.per_token", claim=claim.raw, measured=measured),
-            note("hint.per_token"),
-        )
-    fields["claimed"] = _per_item(claim, _batch_size(subject, device))
+    fields["claimed"] = _claimed_time(subject, claim, device)
     if subject.is_baseline:
         return _make(MetricStatus.UNVERIFIABLE, fields, note("reason.baseline_reference", measured=measured))
     base = ctx.baseline
@@ -398,16 +425,15 @@ def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
             fields,
             note("reason.absolute_time", measured=measured, metric=f"@metric.{metric}"),
         )
-    if base_claim.per == "token":
-        return _make(
-            MetricStatus.UNVERIFIABLE, fields, note("reason.baseline_per_token", claim=base_claim.raw)
-        )
-    base_reading = read(base, metric)
+    if (base_claim.per == "token") != per_token:
+        key = "reason.baseline_per_token" if base_claim.per == "token" else "reason.baseline_per_item"
+        return _make(MetricStatus.UNVERIFIABLE, fields, note(key, claim=base_claim.raw))
+    base_reading = _time_reading(base, metric, per_token)
     if not base_reading.ok:
         return _baseline_not_ok(base_reading, fields)
     assert base_reading.value is not None
     tolerance = ctx.tolerances.speedup
-    claimed_speedup = _per_item(base_claim, _batch_size(base, device)) / fields["claimed"]
+    claimed_speedup = _claimed_time(base, base_claim, device) / fields["claimed"]
     measured_speedup = base_reading.value / reading.value
     tolerance_text = fmt.tolerance_text(tolerance, f"speedup_{device}")
     fields |= {
@@ -429,6 +455,21 @@ def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
     if tolerance.accepts(claimed_speedup, measured_speedup):
         return _make(MetricStatus.REPRODUCED, fields, reason)
     return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
+
+
+def _per_token_elsewhere(subject: Subject, metric: str, claim: ParsedClaim, ctx: Context) -> MetricCheck:
+    """A per-token claim on a task that does not generate tokens: nothing measured compares."""
+    reading = read(subject, metric)
+    fields = _base(metric, claim, reading, ctx)
+    if not reading.ok:
+        return _not_ok(reading, fields, ctx)
+    assert reading.value is not None
+    return _make(
+        MetricStatus.UNVERIFIABLE,
+        fields,
+        note("reason.per_token", claim=claim.raw, measured=fmt.time_ms(reading.value)),
+        note("hint.per_token"),
+    )
 
 
 def _baseline_not_ok(base_reading: Reading, fields: dict) -> MetricCheck:

@@ -81,6 +81,26 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Время базовой модели указано на токен ({claim}), поэтому ускорение на объект из заявлений "
         "не получить.",
     },
+    "reason.withheld": {
+        "en": "Measured on the private eval set {dataset}: its figures stay with the instructors until "
+        "the deadline ({until}); this claim is checked then.",
+        "ru": "Измерено на закрытой выборке {dataset}: её результаты видят только преподаватели до "
+        "дедлайна ({until}); это заявление будет проверено после него.",
+    },
+    "reason.withheld_open": {
+        "en": "Measured on the private eval set {dataset}: its figures stay with the instructors until "
+        "they publish them; this claim is checked then.",
+        "ru": "Измерено на закрытой выборке {dataset}: её результаты видят только преподаватели, пока "
+        "они их не опубликуют; это заявление будет проверено тогда.",
+    },
+    "reason.baseline_per_item": {
+        "en": "The baseline's time is claimed per item ({claim}) and this model's per token, so no "
+        "speed-up can be formed from the claims; claim both per token (time per output token) or both "
+        "per item.",
+        "ru": "Время базовой модели указано на объект ({claim}), а этой модели — на токен, поэтому "
+        "ускорение из заявлений не получить; укажите оба на токен (время на выходной токен) или оба "
+        "на объект.",
+    },
     "hint.per_token": {
         "en": "Claim the time per item at the course's batch size (e.g. `19.6 ms`), as the grader "
         "measures it.",
@@ -204,6 +224,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "веса в работе, после преобразования грейдером",
     },
     "source.median_per_item": {"en": "median time per item", "ru": "медиана времени на объект"},
+    "source.time_per_output_token": {
+        "en": "median time per output token (greedy generation with the KV cache)",
+        "ru": "медиана времени на выходной токен (жадная генерация с KV-кэшем)",
+    },
     "source.rss_above_interpreter": {
         "en": "peak RSS above the interpreter's own",
         "ru": "пиковый RSS сверх памяти интерпретатора",
@@ -251,6 +275,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "score.no_quality": {
         "en": "Not scored: the quality gate needs the quality of this model and of the baseline ({why}).",
         "ru": "Без балла: для порога качества нужно качество этой модели и базовой ({why}).",
+    },
+    "score.withheld": {
+        "en": "Not scored yet: the score needs the quality on the private eval set, which stays with the "
+        "instructors until the deadline ({until}).",
+        "ru": "Пока без балла: для балла нужно качество на закрытой выборке, которое видят только "
+        "преподаватели до дедлайна ({until}).",
+    },
+    "score.withheld_open": {
+        "en": "Not scored yet: the score needs the quality on the private eval set, which stays with the "
+        "instructors until they publish it.",
+        "ru": "Пока без балла: для балла нужно качество на закрытой выборке, которое видят только "
+        "преподаватели, пока они его не опубликуют.",
     },
     "score.below_gate": {
         "en": "Not scored: keeps {retained} of the baseline's quality ({metric}), below the {required} this "

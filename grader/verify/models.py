@@ -81,6 +81,20 @@ class Ratios(Model):
     quality_retained: float | None = None  # direction-aware share of the baseline's primary metric
 
 
+class GenerationFigures(Model):
+    """Generation latency on one device (causal-lm): the medians, or why there are none."""
+
+    status: Literal["ok", "noisy", "not_measurable", "failed"]
+    reason: str = ""  # in the harness's words, when not ok
+    ttft_s: float | None = None  # median time to first token (the prompt's forward pass)
+    tpot_s: float | None = None  # median time per output token after the first
+    ttft_cv: float | None = None
+    tpot_cv: float | None = None
+    prompt_tokens: int | None = None
+    new_tokens: int | None = None
+    kv_cache: bool | None = None
+
+
 class Measured(Model):
     """The verified figures of one model, in base units, as tables show them."""
 
@@ -103,6 +117,8 @@ class Measured(Model):
     graded_size_bytes: int | None = None  # the size claims and ratios are checked against
     ram_source: str | None = None
     vram_source: str | None = None  # "nvml_process", "torch_peak_reserved", ...
+    generation: dict[str, GenerationFigures] = {}  # device → figures (causal-lm)
+    private_quality: dict[str, float] = {}  # the homework's private eval set (Grade.private_dataset)
 
 
 class EntryGrade(Model):
@@ -158,3 +174,10 @@ class Grade(Document):
     noise_gate_cv: float | None = None
     quality_metrics: dict[str, QualityMetricInfo] = {}  # direction, bounds and labels of each metric
     grader_version: str | None = None
+    # Private eval splits (grader.verify.private): the homework's private set, the private sets
+    # whose figures this grade leaves out until the deadline (`withheld_until`, "" for none set),
+    # and whether this is the instructors' grade, which keeps every figure.
+    private_dataset: str | None = None
+    withheld: list[str] = []
+    withheld_until: str | None = None
+    instructor_only: bool = False

@@ -159,6 +159,35 @@ def latency_reading(m: ModelMeasurement, device: str) -> Reading:
     return Reading(State.OK, value, source="median_per_item", cv=latency.per_item.cv)
 
 
+def generation_reading(m: ModelMeasurement, device: str) -> Reading:
+    """Median time per output token on ``device`` (greedy generation with the KV cache, causal-lm),
+    from the interleaved rounds; seconds per token."""
+    dm, missing = _device(m, device)
+    if missing is not None:
+        return missing
+    assert dm is not None
+    generation = dm.generation
+    own = _phases(m, "generation", device)
+    if generation is None:
+        for bad in (Status.FAILED, Status.NOT_MEASURABLE):
+            for result in own:
+                if result.status is bad:
+                    state = State.FAILED if bad is Status.FAILED else State.NOT_MEASURABLE
+                    return Reading(state, reason=result.reason or "not measurable here", phase="generation")
+        if dm.latency is None:  # generation runs inside the latency children
+            return _device_failure(m, dm, device, "latency")
+        return Reading(
+            State.NOT_MEASURABLE,
+            reason="the harness timed no generation for this model (the course sets no new tokens)",
+            phase="generation",
+        )
+    stats = generation.time_per_output_token.stats
+    noisy = next((p for p in own if p.status is Status.NOISY), None)
+    if noisy is not None:
+        return Reading(State.NOISY, seconds(stats), reason=noisy.reason, phase="generation", cv=stats.cv)
+    return Reading(State.OK, seconds(stats), source="time_per_output_token", cv=stats.cv)
+
+
 # VRAM: the first figure the run has, in this order. NVML's per-process figure is what
 # nvidia-smi shows a student (CUDA context included, whatever the runtime); the torch allocator
 # peaks exist only for PyTorch backends; the device delta is the fallback for everything else.

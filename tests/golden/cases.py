@@ -17,6 +17,7 @@ from golden.factory import (
     BERT_PARAMS,
     DeviceMeasurement,
     PhaseResult,
+    QualityResult,
     Status,
     bert_baseline,
     cpu,
@@ -29,11 +30,14 @@ from golden.factory import (
     no_cuda,
     quality,
     run,
+    samples_ms,
     size_report,
     validated,
 )
 
 from grader.course.model import Course
+from grader.harness.models import GenerationResult, MeasurementRun
+from grader.harness.stats import Samples, summarize
 from grader.verify import grade_invalid, verify
 from grader.verify.models import Grade
 
@@ -300,6 +304,221 @@ def grade_failed() -> Grade:
     return _normalised(verify(run(submission, models), course(), now=NOW))
 
 
+# --- 5. a causal LM: generation latency and per-token claims (HW-2) ----------------------------------
+
+LLAMA_PARAMS = 1_235_814_400
+LM_DATASETS = {"lm-ru": {"task": "causal-lm", "source": {"builtin": "lm-ru"}}}
+LM_TASKS = {"causal-lm": {"dataset": "lm-ru", "params": {"max_length": 256, "stride": 128}}}
+NO_KV_CACHE = (
+    "the onnxruntime backend runs the model without a KV cache, and re-running the whole sequence for "
+    "every new token is not the model's generation speed; time to first token and time per output token "
+    "are measured for checkpoints the transformers backend runs (claim this model's latency per item, "
+    "one forward pass, instead)"
+)
+
+
+def _perplexity(value: float) -> QualityResult:
+    import math
+
+    return QualityResult(
+        task="causal-lm",
+        dataset="lm-ru",
+        dataset_digest="sha256:0c7d1e5b3f2a4968b1d0e7c6a5f4b3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4",
+        device="cpu",
+        n=12,
+        seed=0,
+        metrics={"perplexity": value, "nll": math.log(value)},
+        directions={"perplexity": "lower", "nll": "lower"},
+        primary="perplexity",
+        params={"max_length": 256, "stride": 128},
+        seconds=18.4,
+    )
+
+
+def _generation(ttft_ms: float, tpot_ms: float) -> GenerationResult:
+    ttft, tpot = samples_ms(ttft_ms, 0.03, 6), samples_ms(tpot_ms, 0.04, 62)
+    return GenerationResult(
+        prompt_tokens=32,
+        new_tokens=32,
+        kv_cache=True,
+        time_to_first_token=Samples.of(ttft, "ms"),
+        time_per_output_token=Samples.of(tpot, "ms/token"),
+        ttft_rounds=[summarize(ttft[:3], "ms"), summarize(ttft[3:], "ms")],
+        tpot_rounds=[summarize(tpot[:31], "ms/token"), summarize(tpot[31:], "ms/token")],
+        repeats=3,
+        noise_cv=0.03,
+    )
+
+
+def generation_run() -> tuple[MeasurementRun, Course]:
+    """HW-2 on a causal LM: the checkpoint, its int8 transform and an ONNX export."""
+    entries = [
+        entry(
+            "baseline",
+            "llama-1b-fp32",
+            {
+                "size": "4.94 GB",
+                "latency_cpu": "31 ms/token",
+                "ram": "5.0 GiB",
+                "quality.perplexity": "21.43",
+            },
+        ),
+        entry(
+            "models[0]",
+            "llama-1b-int8",
+            {
+                "size": "1.38 GB",
+                "latency_cpu": "17 ms/token",
+                "ram": "1.6 GiB",
+                "quality.perplexity": "21.97",
+            },
+            transform="dynamic-int8",
+            path="llama-1b-fp32/",
+        ),
+        entry(
+            "models[1]",
+            "llama-1b-onnx",
+            {
+                "size": "4.94 GB",
+                "latency_cpu": "15 ms/token",
+                "ram": "5.1 GiB",
+                "quality.perplexity": "21.43",
+            },
+            method=["export"],
+            fmt="onnx",
+            path="llama.onnx",
+        ),
+    ]
+    fp32 = LLAMA_PARAMS * 4
+    int8_as_run = 1_379_102_720
+
+    def device(
+        window_ms: float, ram: float, as_run: int, generation: GenerationResult | None
+    ) -> DeviceMeasurement:
+        return cpu(window_ms, ram, as_run_bytes=as_run).model_copy(update={"generation": generation})
+
+    models = [
+        model(
+            "baseline",
+            "llama-1b-fp32",
+            size=size_report(fp32, LLAMA_PARAMS),
+            devices=[device(412.0, 5120.0, fp32, _generation(88.0, 30.2)), no_cuda()],
+            quality_result=_perplexity(21.43),
+        ),
+        model(
+            "models[0]",
+            "llama-1b-int8",
+            size=size_report(fp32, LLAMA_PARAMS),
+            devices=[device(238.0, 1610.0, int8_as_run, _generation(51.0, 16.1)), no_cuda()],
+            quality_result=_perplexity(21.97),
+            transform="dynamic-int8",
+        ),
+        model(
+            "models[1]",
+            "llama-1b-onnx",
+            size=size_report(fp32 + 912_000, LLAMA_PARAMS),
+            devices=[device(371.0, 5210.0, fp32, None), no_cuda()],
+            quality_result=_perplexity(21.43),
+            fmt="onnx",
+            phases=[
+                PhaseResult(
+                    phase="generation", device="cpu", status=Status.NOT_MEASURABLE, reason=NO_KV_CACHE
+                )
+            ],
+        ),
+    ]
+    submission = validated("ml_masters", 2, entries, task="causal-lm", pr_number=58)
+    return run(submission, models), make_course(tasks=LM_TASKS, datasets=LM_DATASETS)
+
+
+def grade_generation() -> Grade:
+    measured, lm_course = generation_run()
+    return _normalised(verify(measured, lm_course, now=NOW))
+
+
+# --- 6. a private eval set before the deadline: the public grade and the instructors' grade ----------------
+
+PRIVATE_DATASETS = {
+    "sentiment-ru": {"task": "text-classification", "source": {"builtin": "sentiment-ru"}},
+    "reviews-hidden": {
+        "task": "text-classification",
+        "source": {"builtin": "sentiment-en"},
+        "visibility": "private",
+    },
+}
+# Figures that exist only in the private set's results: the leak tests look for them in public text.
+PRIVATE_ACCURACY = {"baseline": 0.8731, "models[0]": 0.8614}
+
+
+def _private_course() -> Course:
+    homeworks = [dict(hw) for hw in make_course().model_dump(mode="json")["homeworks"]]
+    for hw in homeworks:
+        if hw["id"] == 2:
+            hw["private_eval"] = "reviews-hidden"
+            hw["deadline"] = (NOW + timedelta(days=10)).isoformat()
+    return make_course(datasets=PRIVATE_DATASETS, homeworks=homeworks)
+
+
+def private_run() -> tuple[MeasurementRun, Course]:
+    """HW-2 with a private eval set whose deadline is ten days after NOW."""
+    entries = [
+        entry("baseline", "bert-base-fp32", BASE_CLAIMS_PRIVATE),
+        entry(
+            "models[0]",
+            "bert-int8-dynamic",
+            {"size": "182 MB", "latency_cpu": "11.4 ms", "ram": "350 MiB", "quality.accuracy": "90.6%"},
+            transform="dynamic-int8",
+            path="bert-base-fp32/",
+        ),
+    ]
+    hidden = QualityResult(
+        task="text-classification",
+        dataset="reviews-hidden",
+        dataset_digest="sha256:" + "7e" * 32,
+        device="cpu",
+        n=400,
+        seed=0,
+        metrics={},
+        directions={"accuracy": "higher", "macro_f1": "higher", "mcc": "higher"},
+        primary="accuracy",
+        visibility="private",
+    )
+    base = bert_baseline()
+    int8 = model(
+        "models[0]",
+        "bert-int8-dynamic",
+        size=size_report(BERT_FP32, BERT_PARAMS),
+        devices=[cpu(10.6, 341.0, as_run_bytes=INT8_AS_RUN), no_cuda()],
+        quality_result=quality(0.9061, 0.9032, 0.8112),
+        transform="dynamic-int8",
+    )
+    for m in (base, int8):
+        value = PRIVATE_ACCURACY[m.key]
+        m.private_quality = hidden.model_copy(
+            update={"metrics": {"accuracy": value, "macro_f1": value - 0.0117, "mcc": value - 0.0923}}
+        )
+    submission = validated("compressors", 2, entries, pr_number=77)
+    return run(submission, [base, int8]), _private_course()
+
+
+BASE_CLAIMS_PRIVATE = {
+    "size": "438 MB",
+    "latency_cpu": "21 ms",
+    "ram": "610 MiB",
+    "quality.accuracy": "91.2%",
+}
+
+
+def grade_private_public() -> Grade:
+    measured, private_course = private_run()
+    return _normalised(verify(measured, private_course, now=NOW))
+
+
+def grade_private_instructors() -> Grade:
+    measured, private_course = private_run()
+    return _normalised(verify(measured, private_course, now=NOW, include_private=True))
+
+
 # --- the leaderboard: several teams and homeworks ------------------------------------------------------
 
 
@@ -396,6 +615,9 @@ CASES: dict[str, Callable[[], Grade]] = {
     "mismatch": grade_mismatch,
     "invalid": grade_invalid_case,
     "failed": grade_failed,
+    "generation": grade_generation,
+    "private_public": grade_private_public,
+    "private_instructors": grade_private_instructors,
 }
 
 

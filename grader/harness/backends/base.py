@@ -36,6 +36,9 @@ class LoadSpec:
     inter_op_threads: int = 1
     model_file: str | None = None  # for single-file formats: the file name inside model_dir
     allow_code_formats: bool = False  # TorchScript & co.: only when an instructor allowed it
+    # onnxruntime: profile the session into this folder, so the harness can tell which execution
+    # provider ran each node (the memory phase on a GPU sets it; timed phases never do)
+    profile_dir: str | None = None
 
 
 @dataclass
@@ -63,6 +66,13 @@ class Backend(ABC):
     preload: ClassVar[tuple[str, ...]] = ()
     # The pip extra that installs this backend's runtime, named in "not measurable" reasons.
     extra: ClassVar[str | None] = None
+    # GPU backends: run() enqueues its work on torch's current CUDA stream, so CUDA events recorded
+    # around it time the device's work (grader.harness.gpu.latency_timer); else perf_counter
+    # around run() + synchronize().
+    cuda_events: ClassVar[bool] = False
+    # GPU backends: the model's device memory comes from torch's caching allocator, so its peaks
+    # are the model's (else they would count only I/O buffers and are not reported).
+    torch_allocator: ClassVar[bool] = False
 
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec

@@ -1,14 +1,30 @@
-"""ONNX models through onnxruntime (CPU execution provider here; CUDA / TensorRT plug in later).
+"""ONNX models through onnxruntime: the CPU, CUDA and TensorRT execution providers.
+
+The providers follow the device and the format (`execution_providers`): `cpu` runs the CPU
+provider; `cuda` runs `format: onnx` on the CUDA provider and `format: tensorrt` (an ONNX file meant
+for TensorRT) on the TensorRT provider, each with the CPU provider behind it for the nodes the GPU
+provider lacks. (`format: tensorrt` submissions are graded by the native TensorRT backend, which
+times the engine build on its own; this path is its cross-check.) On a GPU, fp32 stays IEEE fp32
+(use_tf32=0, no fp16/int8 builder flags), inputs and outputs live on the GPU through IO binding so
+run() times the graph rather than host copies, and synchronize() waits for the device.
+
+A GPU session that silently runs on the CPU is caught twice: load() fails if the GPU provider did
+not start (onnxruntime would fall back to the CPU with a warning), and in the memory phase the
+session is profiled (LoadSpec.profile_dir) so `execution_providers()` can say which provider ran
+each node; the harness fails the GPU figures above grader.harness.gpu.CPU_FALLBACK_LIMIT.
 
 Before a session exists the graph is checked without loading its weights: every node's domain
 must be one that onnxruntime implements itself or that the model defines as a local function
-(a custom domain would need a custom-op library, which the grader never loads), and every
-external-data file must be a plain file inside the artifact folder.
+(a custom domain would need a custom-op library, which the grader never loads), no node may be an
+`EPContext` (a precompiled engine embedded in the graph), and every external-data file must be a
+plain file inside the artifact folder.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +32,7 @@ import numpy as np
 
 from grader.fetch.safety import safe_relative_name
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
+from grader.harness.jobs import ProviderShare
 
 # Operator domains onnxruntime implements itself (standard ONNX plus its own contrib ops).
 BUILTIN_DOMAINS = frozenset(
@@ -30,7 +47,29 @@ BUILTIN_DOMAINS = frozenset(
     }
 )
 
-PROVIDERS = {"cpu": ["CPUExecutionProvider"]}
+PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}  # what a device needs
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+# CUDA provider: fp32 as IEEE fp32 (TF32 off, as in the torch backends), an arena that grows by what
+# is asked (the default doubles, which would inflate the VRAM figures by up to 2x), the exhaustive
+# cuDNN algorithm search (its cost lands in the first call, which is reported on its own).
+CUDA_OPTIONS = {
+    "device_id": "0",
+    "arena_extend_strategy": "kSameAsRequested",
+    "cudnn_conv_algo_search": "EXHAUSTIVE",
+    "do_copy_in_default_stream": "1",
+    "use_tf32": "0",
+}
+# TensorRT provider: the precisions the graph declares (no fp16/int8 flags), and no engine cache:
+# an engine is built for this session, never read from disk.
+TENSORRT_OPTIONS = {
+    "device_id": "0",
+    "trt_fp16_enable": "0",
+    "trt_int8_enable": "0",
+    "trt_engine_cache_enable": "0",
+    "trt_dump_subgraphs": "0",
+}
 
 _ORT_TYPES = {
     "tensor(float)": np.float32,
@@ -45,10 +84,18 @@ _ORT_TYPES = {
 }
 
 
+@dataclass
+class _Bound:
+    """Inputs copied to the device once (outside the timed call), outputs allocated there by run()."""
+
+    binding: Any
+    inputs: dict[str, Any]  # the OrtValues, kept alive as long as the binding uses them
+
+
 class OnnxRuntimeBackend(Backend):
     name: ClassVar[str] = "onnxruntime"
-    formats: ClassVar[tuple[str, ...]] = ("onnx",)
-    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    formats: ClassVar[tuple[str, ...]] = ("onnx", "tensorrt")
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     # onnxruntime itself is imported in the child: importing it starts a background thread,
     # and a zygote must not hold threads when it forks. It costs ~0.1 s per child.
     preload: ClassVar[tuple[str, ...]] = ("numpy", "onnx", "tokenizers")
@@ -59,6 +106,7 @@ class OnnxRuntimeBackend(Backend):
         self._session: Any = None
         self._inputs: dict[str, Any] = {}
         self._outputs: list[str] = []
+        self._bound: _Bound | None = None
 
     @classmethod
     def pre_load_imports(cls, spec: Any) -> list[str]:
@@ -76,7 +124,12 @@ class OnnxRuntimeBackend(Backend):
             return "onnxruntime is not installed (pip install onnxruntime)"
         wanted = PROVIDERS.get(device, [])
         if not set(wanted) <= set(onnxruntime.get_available_providers()):
-            return f"this onnxruntime build has no {', '.join(wanted)}"
+            hint = (
+                ": the GPU runner needs onnxruntime-gpu in place of onnxruntime (see the `gpu` extra)"
+                if device == "cuda"
+                else ""
+            )
+            return f"this onnxruntime build has no {', '.join(wanted)}{hint}"
         return None
 
     def model_path(self) -> Path:
@@ -95,6 +148,15 @@ class OnnxRuntimeBackend(Backend):
         if not candidates:
             raise NotMeasurable("no .onnx file in the artifact folder")
         names = ", ".join(p.name for p in candidates)
+        if any(p.name.startswith("encoder_model") for p in candidates) and any(
+            p.name.startswith("decoder_") for p in candidates
+        ):  # Optimum's seq2seq / speech-to-text layout: the decoding loop lives outside the graphs
+            raise NotMeasurable(
+                f"the folder holds a split encoder/decoder export ({names}), which the grader cannot "
+                "run yet: it decodes through one graph that takes the encoder inputs and "
+                "decoder_input_ids and returns logits; export the whole model in one ONNX file "
+                "(torch.onnx.export with use_cache=False), or submit the safetensors checkpoint"
+            )
         raise NotMeasurable(
             f"the folder holds several .onnx files ({names}); point `path:` at the one to grade"
         )
@@ -112,32 +174,74 @@ class OnnxRuntimeBackend(Backend):
             ) from None
         check_domains(proto)
         check_external_data(proto, path.parent)
+        self._check_runnable(ort)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.spec.intra_op_threads
         options.inter_op_num_threads = self.spec.inter_op_threads
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: warnings would bury the stderr tail of a failure
-        providers = PROVIDERS.get(self.spec.device)
-        if providers is None:
-            raise NotMeasurable(f"the onnxruntime backend does not run on {self.spec.device}")
+        if self.spec.profile_dir:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(self.spec.profile_dir) / f"onnxruntime-{os.getpid()}")
+        providers = execution_providers(self.spec.device, self.spec.format, proto, path.parent)
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        check_providers_started(self._session.get_providers(), providers)
         self._inputs = {i.name: i for i in self._session.get_inputs()}
         self._outputs = [o.name for o in self._session.get_outputs()]
+        notes = [
+            f"onnxruntime {ort.__version__}, graph optimisation ORT_ENABLE_ALL, sequential execution, "
+            f"intra_op {self.spec.intra_op_threads}, inter_op {self.spec.inter_op_threads}",
+            "opsets " + ", ".join(f"{o.domain or 'ai.onnx'}:{o.version}" for o in proto.opset_import),
+        ]
+        if self.spec.device != "cpu":
+            notes.append(gpu_note(providers))
         return LoadInfo(
             as_run_bytes=initializer_bytes(proto),
             providers=list(self._session.get_providers()),
-            notes=[
-                f"onnxruntime {ort.__version__}, graph optimisation ORT_ENABLE_ALL, sequential execution, "
-                f"intra_op {self.spec.intra_op_threads}, inter_op {self.spec.inter_op_threads}",
-                "opsets " + ", ".join(f"{o.domain or 'ai.onnx'}:{o.version}" for o in proto.opset_import),
-            ],
+            notes=notes,
         )
+
+    def _check_runnable(self, ort: Any) -> None:
+        """Refuse a device / format this onnxruntime cannot run, with the reason, before any session."""
+        device = self.spec.device
+        if device not in PROVIDERS:
+            raise NotMeasurable(f"the onnxruntime backend does not run on {device}")
+        if self.spec.format == "tensorrt" and device != "cuda":
+            raise NotMeasurable("TensorRT runs on NVIDIA GPUs only; this model is measured on cuda")
+        reason = self.unavailable_reason(device)
+        if reason:
+            raise NotMeasurable(reason)
+        if self.spec.format == "tensorrt" and TENSORRT not in ort.get_available_providers():
+            raise NotMeasurable(
+                f"this onnxruntime build has no {TENSORRT} (onnxruntime-gpu finds it with TensorRT's "
+                "libraries installed, e.g. the `tensorrt` wheel of the `gpu` extra)"
+            )
+        if device == "cuda" and hasattr(ort, "preload_dlls"):
+            # CUDA / cuDNN from the nvidia-* wheels (torch's), where the system has none of its own.
+            try:
+                ort.preload_dlls()
+            except Exception as error:  # the session's own error says more if they are really missing
+                print(f"onnxruntime.preload_dlls() failed: {error}", flush=True)
+
+    def _binding_device(self) -> str | None:
+        """Where run() finds its inputs and leaves its outputs: the GPU on GPU runs, else None
+        (plain numpy feeds, as onnxruntime runs on the CPU anyway)."""
+        return "cuda" if self.spec.device == "cuda" else None
+
+    def execution_providers(self) -> list[ProviderShare]:
+        """Which execution provider ran each node so far (needs LoadSpec.profile_dir; ends profiling)."""
+        from grader.harness.gpu import provider_shares, read_profile
+
+        if self._session is None or not self.spec.profile_dir:
+            return []
+        profile = self._session.end_profiling()
+        return provider_shares(read_profile(Path(profile))) if profile else []
 
     def input_names(self) -> list[str]:
         return list(self._inputs)
 
-    def prepare(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | _Bound:
         missing = [name for name in self._inputs if name not in inputs]
         if missing:
             raise ValueError(
@@ -149,19 +253,107 @@ class OnnxRuntimeBackend(Backend):
             dtype = _ORT_TYPES.get(meta.type)
             array = np.asarray(inputs[name])
             feed[name] = np.ascontiguousarray(array, dtype=dtype) if dtype is not None else array
-        return feed
+        device = self._binding_device()
+        return feed if device is None else self._bind(feed, device)
 
-    def run(self, prepared: dict[str, np.ndarray]) -> list[Any]:
+    def _bind(self, feed: dict[str, np.ndarray], device: str) -> _Bound:
+        import onnxruntime as ort
+
+        binding = self._session.io_binding()
+        values = {}
+        for name, array in feed.items():
+            values[name] = ort.OrtValue.ortvalue_from_numpy(array, device, 0)
+            binding.bind_ortvalue_input(name, values[name])
+        for name in self._outputs:
+            binding.bind_output(name, device, 0)  # allocated by each run, on the device
+        binding.synchronize_inputs()
+        return _Bound(binding, values)
+
+    def run(self, prepared: dict[str, np.ndarray] | _Bound) -> list[Any]:
+        if isinstance(prepared, _Bound):
+            self._session.run_with_iobinding(prepared.binding)
+            self._bound = prepared
+            return prepared.binding.get_outputs()  # this run's OrtValues: the next run makes new ones
         return self._session.run(self._outputs, prepared)
 
+    def synchronize(self) -> None:
+        if self._bound is not None:
+            self._bound.binding.synchronize_outputs()
+
     def to_numpy(self, outputs: list[Any]) -> dict[str, np.ndarray]:
-        out = {name: np.asarray(value) for name, value in zip(self._outputs, outputs, strict=True)}
+        # OrtValue.numpy() copies a device tensor to the host; numpy feeds give arrays already
+        arrays = [value.numpy() if hasattr(value, "device_name") else np.asarray(value) for value in outputs]
+        out = dict(zip(self._outputs, arrays, strict=True))
         if "logits" not in out and self._outputs:
             out["logits"] = out[self._outputs[0]]
         return out
 
     def close(self) -> None:
+        self._bound = None
         self._session = None
+
+
+# --- providers -------------------------------------------------------------------------------------
+
+
+def execution_providers(
+    device: str, fmt: str, model: Any = None, folder: Path | None = None
+) -> list[tuple[str, dict[str, str]]]:
+    """The providers (with options) for a device and format, most preferred first."""
+    if device == "cpu":
+        return [(CPU, {})]
+    cuda = (CUDA, dict(CUDA_OPTIONS))
+    if fmt == "tensorrt":
+        return [(TENSORRT, {**TENSORRT_OPTIONS, **tensorrt_profile_options(model, folder)}), cuda, (CPU, {})]
+    return [cuda, (CPU, {})]
+
+
+def tensorrt_profile_options(model: Any, folder: Path | None) -> dict[str, str]:
+    """Explicit shape ranges for the graph's dynamic inputs, the native TensorRT backend's ranges:
+    without them the TensorRT provider rebuilds its engine for every new input shape."""
+    from grader.harness.backends.tensorrt import ProfileLimits, limits_for, profile_shapes
+
+    if model is None:
+        return {}
+    limits = limits_for(folder, ProfileLimits()) if folder is not None else ProfileLimits()
+    initializers = {t.name for t in model.graph.initializer}
+    ranges: dict[str, list[str]] = {"min": [], "opt": [], "max": []}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
+        if all(d >= 0 for d in dims):
+            continue
+        for key, shape in zip(("min", "opt", "max"), profile_shapes(dims, limits), strict=True):
+            ranges[key].append(f"{value.name}:{'x'.join(str(d) for d in shape)}")
+    if not ranges["min"]:
+        return {}
+    return {f"trt_profile_{key}_shapes": ",".join(shapes) for key, shapes in ranges.items()}
+
+
+def check_providers_started(started: list[str], wanted: list[tuple[str, dict[str, str]]]) -> None:
+    """onnxruntime drops a GPU provider that fails to start and runs on the CPU: refuse that."""
+    missing = [name for name, _ in wanted if name != CPU and name not in started]
+    if missing:
+        raise RuntimeError(
+            f"onnxruntime could not start {', '.join(missing)} on this runner and would run the model on "
+            f"{', '.join(started) or 'nothing'}; the libraries it needs (CUDA, cuDNN, TensorRT) did not "
+            "load or do not match this onnxruntime-gpu (see the log)"
+        )
+
+
+def gpu_note(providers: list[tuple[str, dict[str, str]]]) -> str:
+    names = [name for name, _ in providers]
+    note = (
+        f"providers {', '.join(names)}; fp32 as IEEE fp32 (use_tf32=0), CUDA arena kSameAsRequested; "
+        "inputs and outputs bound on the GPU (IO binding), so a call is timed without host copies"
+    )
+    if TENSORRT in names:
+        note += (
+            "; TensorRT builds its engines (no engine cache) inside the load and the first call, "
+            "so no build time of its own is reported"
+        )
+    return note
 
 
 # --- graph checks --------------------------------------------------------------------------------
@@ -198,6 +390,12 @@ def check_domains(model: Any) -> None:
         raise NotMeasurable(
             f"the graph uses custom operators ({', '.join(custom[:5])}) that need a custom-op library, "
             "and the grader never loads one; export with standard ONNX operators"
+        )
+    engines = sorted({node.name or node.op_type for node in _nodes(model) if node.op_type == "EPContext"})
+    if engines:
+        raise NotMeasurable(
+            f"the graph embeds precompiled engines (EPContext nodes: {', '.join(engines[:3])}), and the "
+            "grader never loads a precompiled engine; submit the plain ONNX export"
         )
 
 

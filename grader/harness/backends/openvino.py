@@ -66,7 +66,10 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     formats = ("openvino",)
     devices = ("cpu",)
-    preload = ("openvino",)
+    # Not openvino itself: importing it starts a thread, and the runner refuses to fork from a
+    # zygote that holds threads (every OpenVINO phase would then start a fresh interpreter). The
+    # child imports it before its pre-load RSS reading (pre_load_imports).
+    preload = ("numpy",)
     extra = "openvino"
 
     def __init__(self, spec: LoadSpec) -> None:
@@ -75,6 +78,11 @@ class OpenVinoBackend(Backend):
         self._request: Any = None
         self._inputs: dict[str, np.dtype] = {}
         self._outputs: list[str] = []
+
+    @classmethod
+    def pre_load_imports(cls, spec: LoadSpec) -> list[str]:
+        """The runtime, imported in the child (after fork), before its pre-load RSS reading."""
+        return ["openvino"] if module_available("openvino") else []
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:

@@ -12,7 +12,15 @@ Linear layers with packed ones before the weights load. The packages behind each
 
 They are the `quant` extra. The transformers backend calls :func:`prepare_quantized_load` before
 `from_pretrained` and merges the kwargs it returns; a missing package becomes NotMeasurable with
-the extra to install, never a traceback in the child.
+the extra to install, never a traceback in the child. It also imports :func:`pre_load_modules`
+before the child's pre-load RSS reading: importing gptqmodel costs about 155 MiB of RSS and 2.6 s
+(it pulls in torchao, datasets, pyarrow, ...), which is code, not the model's memory or load time.
+
+gptqmodel versions (pinned in the `quant` extra): 7.7 asks for torch >= 2.14.1; 7.0-7.6 accept
+torch >= 2.8 and so install with the torch 2.13 CPU build, but pin numpy==2.2.6 on Python < 3.14;
+optimum 2.x refuses gptqmodel < 7.0 (and 5.x/6.x sdists run a CUDA-extension setup.py that needs
+torch at build time). 7.6.0 is the newest that installs with torch 2.13: it is pure Python, and
+its kernels used here (`gptq_torch_aten`, `torch`, `torch_awq`) need no compiler.
 
 Kernel choice is explicit so runs are comparable and load time does not hide a compiler run.
 On CPU: 4-bit GPTQ uses gptqmodel's `gptq_torch_aten` (torch's own int4pack CPU matmul: no build
@@ -52,6 +60,9 @@ class MethodSupport:
     # Kernel per device, passed to transformers as the quantization config's loading attribute
     # `backend`; None lets the library choose.
     kernels: Mapping[str, str | None] = field(default_factory=dict)
+    # Modules from_pretrained imports for this method (found by diffing sys.modules around a load):
+    # imported before the child reads its pre-load RSS, so their code is not counted as the model.
+    modules: tuple[str, ...] = ()
 
 
 SUPPORTED: dict[str, MethodSupport] = {
@@ -59,16 +70,19 @@ SUPPORTED: dict[str, MethodSupport] = {
         packages=("gptqmodel", "optimum"),
         pip_names=("gptqmodel", "optimum"),
         kernels={"cpu": "torch", "cuda": None},
+        modules=("gptqmodel", "optimum.gptq"),
     ),
     "awq": MethodSupport(
         packages=("gptqmodel", "accelerate"),
         pip_names=("gptqmodel", "accelerate"),
         kernels={"cpu": "torch_awq", "cuda": None},
+        modules=("gptqmodel", "gptqmodel.quantization.awq.modules.act", "transformers.integrations.awq"),
     ),
     "compressed-tensors": MethodSupport(
         packages=("compressed_tensors",),
         pip_names=("compressed-tensors",),
         kernels={"cpu": "dequantize", "cuda": None},
+        modules=("compressed_tensors",),
     ),
 }
 
@@ -183,6 +197,23 @@ def unavailable_reason(info: QuantizationInfo, device: str) -> str | None:
     if info.bits is not None and info.bits not in (2, 3, 4, 8) and info.method in ("gptq", "awq"):
         return f"{info.method.upper()} with {info.bits} bits has no kernel (2, 3, 4 or 8 bits)"
     return None
+
+
+def pre_load_modules(model_dir: Path, device: str = "cpu") -> list[str]:
+    """Modules to import before a quantized checkpoint's load is measured; [] for a dense one.
+
+    Empty too when the checkpoint cannot load here (unsupported method, missing package, bad
+    config): :func:`prepare_quantized_load` then says why, as NotMeasurable or ValueError, inside
+    the load stage where the report names it, instead of an ImportError while setting up.
+    """
+    try:
+        info = detect_quantization(model_dir)
+    except ValueError:
+        return []
+    if info is None or unavailable_reason(info, device) is not None:
+        return []
+    # A submodule that a later release moved is skipped: the load imports whatever it needs.
+    return [name for name in SUPPORTED[info.method].modules if _importable(name)]
 
 
 def prepare_quantized_load(model_dir: Path, device: str = "cpu", kernel: str | None = None) -> dict[str, Any]:

@@ -18,7 +18,11 @@ Both use build_serialized_network, named I/O tensors (num_io_tensors / get_tenso
 get_tensor_mode), set_input_shape + set_tensor_address, and execute_async_v3 on a CUDA stream.
 
 I/O lives in torch CUDA tensors (torch is on the runner); the run is enqueued on torch's current
-stream, and synchronize() waits for it, so the harness's timing is device-true.
+stream, and synchronize() waits for it, so the harness's timing is device-true (CUDA events around
+run(): `cuda_events`). fp32 layers run in IEEE fp32: the TF32 builder flag is cleared where the
+TensorRT version has it, as TF32 is off in every GPU backend. The engine's own memory comes from
+TensorRT, not torch's allocator, so its VRAM figures are NVML's. Load time excludes the engine
+build, which is reported as build_s.
 """
 
 from __future__ import annotations
@@ -177,6 +181,7 @@ class TensorRTBackend(Backend):
     devices = ("cuda",)
     preload = ("torch",)
     extra = GPU_EXTRA
+    cuda_events = True  # execute_async_v3 on torch's current stream
     limits: ClassVar[ProfileLimits] = ProfileLimits()
 
     def __init__(self, spec: LoadSpec) -> None:
@@ -189,16 +194,20 @@ class TensorRTBackend(Backend):
         self._profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
 
     @classmethod
+    def pre_load_imports(cls, spec: LoadSpec) -> list[str]:
+        """TensorRT's own import (libraries, not model memory) before the pre-load RSS reading."""
+        return ["tensorrt"] if spec.device == "cuda" and _importable("tensorrt") else []
+
+    @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
         if device != "cuda":
             return "TensorRT runs on NVIDIA GPUs only; this model is measured on cuda"
         if not _importable("tensorrt"):
             return f"TensorRT is not installed on this runner (install the `{GPU_EXTRA}` extra)"
-        import torch
+        from grader.harness.gpu import torch_cuda_unavailable_reason
 
-        if not torch.cuda.is_available():
-            return "this runner has no CUDA GPU (torch.cuda.is_available() is false), so TensorRT cannot run"
-        return None
+        reason = torch_cuda_unavailable_reason()  # fork-safe: never initialises CUDA in the parent
+        return f"{reason}, so TensorRT cannot run" if reason else None
 
     def load(self) -> LoadInfo:
         # Refusing an engine comes before anything else: it is never measurable, whatever the runner.
@@ -225,7 +234,8 @@ class TensorRTBackend(Backend):
             as_run_bytes=None,  # the engine holds weights in its own layout; size comes from the ONNX
             notes=[
                 f"engine built on the runner from {onnx_path.name} in {build_s:.1f} s "
-                f"(TensorRT {trt.__version__}, strongly typed, opsets {', '.join(opsets)})",
+                f"(TensorRT {trt.__version__}, strongly typed, no TF32, opsets {', '.join(opsets)}); "
+                "the load time excludes the build",
                 "optimization profile: "
                 + "; ".join(
                     f"{name} min {lo} opt {mid} max {hi}" for name, (lo, mid, hi) in self._profile.items()
@@ -246,6 +256,9 @@ class TensorRTBackend(Backend):
             errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
             raise ValueError("TensorRT could not parse the ONNX file: " + " | ".join(errors[:5]))
         config = builder.create_builder_config()
+        tf32 = getattr(trt.BuilderFlag, "TF32", None)
+        if tf32 is not None:  # on by default where it exists: fp32 layers would run as TF32
+            config.clear_flag(tf32)
         profile = builder.create_optimization_profile()
         limits = limits_for(onnx_path.parent, self.limits)
         for i in range(network.num_inputs):

@@ -55,6 +55,8 @@ class TorchScriptBackend(Backend):
     formats = ("torchscript",)
     devices = ("cpu", "cuda")
     preload = ("torch",)
+    cuda_events = True
+    torch_allocator = True
 
     def __init__(self, spec: LoadSpec) -> None:
         super().__init__(spec)
@@ -67,11 +69,9 @@ class TorchScriptBackend(Backend):
         reason = super().unavailable_reason(device)
         if reason or device != "cuda":
             return reason
-        import torch
+        from grader.harness.gpu import torch_cuda_unavailable_reason
 
-        if not torch.cuda.is_available():
-            return "this runner has no CUDA GPU (torch.cuda.is_available() is false)"
-        return None
+        return torch_cuda_unavailable_reason()  # fork-safe: never initialises CUDA in the parent
 
     def load(self) -> LoadInfo:
         # The gate comes first: nothing about the archive is read before an instructor allowed it.

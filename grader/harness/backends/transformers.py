@@ -1,9 +1,11 @@
 """PyTorch models through transformers: a safetensors checkpoint folder (config.json + weights).
 
 The model head comes from the task (TASK_HEADS). Runtime transforms that the grader applies
-itself (fp16, bf16, dynamic-int8) are declared in the manifest. Pruned checkpoints saved with
-`torch.nn.utils.prune` masks (`weight_orig` + `weight_mask`) are folded back into plain weights
-before loading. Never: pickle weights, trust_remote_code, custom modelling code.
+itself (fp16, bf16, dynamic-int8) are declared in the manifest. On `cuda` the model is moved to
+the GPU after its transform (dynamic-int8 is a CPU kernel: not measurable there), fp32 runs as IEEE
+fp32 (no TF32), and run() enqueues on torch's current stream, so CUDA events time it. Pruned
+checkpoints saved with `torch.nn.utils.prune` masks (`weight_orig` + `weight_mask`) are folded
+back into plain weights before loading. Never: pickle weights, trust_remote_code, custom modelling code.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from grader.fetch.safety import pickle_files
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
 from grader.harness.backends.quantized import (
+    pre_load_modules,
     prepare_quantized_load,
     quantization_notes,
     quantized_weight_bytes,
@@ -57,7 +60,9 @@ TRANSFORMS = ("fp16", "bf16", "dynamic-int8")
 class TransformersBackend(Backend):
     name: ClassVar[str] = "transformers"
     formats: ClassVar[tuple[str, ...]] = ("safetensors",)
-    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    cuda_events: ClassVar[bool] = True
+    torch_allocator: ClassVar[bool] = True
     preload: ClassVar[tuple[str, ...]] = (
         "numpy",
         "torch",
@@ -78,17 +83,28 @@ class TransformersBackend(Backend):
         self._inference_mode: Any = None
 
     @classmethod
+    def unavailable_reason(cls, device: str) -> str | None:
+        reason = super().unavailable_reason(device)
+        if reason or device == "cpu":
+            return reason
+        from grader.harness.gpu import torch_cuda_unavailable_reason
+
+        return torch_cuda_unavailable_reason()  # fork-safe: the parent never initialises CUDA
+
+    @classmethod
     def pre_load_imports(cls, spec: Any) -> list[str]:
-        """The architecture's modelling module (code, imported lazily by transformers), if known."""
+        """The architecture's modelling module (code, imported lazily by transformers), if known,
+        and a quantized checkpoint's runtime (gptqmodel & co., see quantized.pre_load_modules)."""
+        quantized = pre_load_modules(Path(spec.model_dir), spec.device)
         try:
             config = json.loads((Path(spec.model_dir) / "config.json").read_text(encoding="utf-8"))
             from transformers.models.auto.configuration_auto import model_type_to_module_name
 
             module = model_type_to_module_name(str(config["model_type"]))
         except Exception:  # no/odd config: load() will say what is wrong with it
-            return []
+            return quantized
         name = f"transformers.models.{module}.modeling_{module}"
-        return [name] if importlib.util.find_spec(name) is not None else []
+        return ([name] if importlib.util.find_spec(name) is not None else []) + quantized
 
     # --- load -------------------------------------------------------------------------------
 
@@ -102,6 +118,8 @@ class TransformersBackend(Backend):
             )
         config = _check_folder(folder)
         notes: list[str] = []
+        if self.spec.device != "cpu":
+            notes.append(self._prepare_gpu())
         # GPTQ / AWQ / compressed-tensors: transformers' quantizers, with explicit kernels.
         is_quantized = "quantization_config" in config
         quantized = prepare_quantized_load(folder, self.spec.device) if is_quantized else {}
@@ -139,6 +157,22 @@ class TransformersBackend(Backend):
             notes += quantization_notes(folder, model)
             return LoadInfo(as_run_bytes=quantized_weight_bytes(model), notes=notes)
         return LoadInfo(as_run_bytes=weight_bytes(model), notes=notes)
+
+    def _prepare_gpu(self) -> str:
+        """Before anything is loaded: refuse what cannot run on the GPU, and fix fp32's meaning."""
+        import torch
+
+        if self.spec.transform == "dynamic-int8":
+            raise NotMeasurable(
+                "dynamic-int8 (torch dynamic quantization) runs on CPU only, so it has no "
+                f"{self.spec.device} figures; its CPU figures stand"
+            )
+        reason = self.unavailable_reason(self.spec.device)
+        if reason:
+            raise NotMeasurable(reason)
+        from grader.harness.gpu import disable_tf32
+
+        return disable_tf32(torch)
 
     def _fold_pruning_masks(self, folder: Path, notes: list[str]) -> Path:
         """`x_orig` * `x_mask` → `x`, written to a scratch copy of the checkpoint; else ``folder``."""
@@ -245,6 +279,10 @@ class TransformersBackend(Backend):
             self._inference_mode.__exit__(None, None, None)
             self._inference_mode = None
         self.model = None
+        if self.spec.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from grader.errors import InputError
-from grader.harness.backends.base import Backend
+from grader.harness.backends.base import Backend, NotMeasurable
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,12 @@ class TaskError(InputError):
     """The model folder or the model's outputs do not fit the task (no tokenizer.json, labels that
     do not match the dataset's, no logits). Carries located findings; the harness reports the
     quality phase as FAILED with this text as the reason."""
+
+
+class TaskNotMeasurable(TaskError, NotMeasurable):  # noqa: N818 - an outcome, as NotMeasurable
+    """The model may well be right, but the grader cannot run it for this task yet (a split
+    encoder/decoder export): the quality phase is NOT_MEASURABLE with this text as the reason,
+    not FAILED."""
 
 
 class Task(ABC):

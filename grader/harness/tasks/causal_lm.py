@@ -20,7 +20,10 @@ Generation latency (`generation_latency`): greedy decoding of ``new_tokens`` tok
 prompt of ``prompt_tokens`` tokens, never stopping early; time to first token (the prompt's
 forward pass plus the argmax) and time per output token (each later step). A backend that holds
 a transformers model (``backend.model``) is driven with its KV cache, as real generation is;
-any other backend re-runs the whole sequence each step, and the result says so.
+any other backend re-runs the whole sequence each step, and the result says so. The harness
+times generation only where a KV cache is driven (`generation_unsupported` says why not
+elsewhere): a per-token time from re-running the whole sequence is not the model's generation
+speed, and comparing it with a claim would be unfair to the team.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ class CausalLM(TextTask, Task):
         "max_length": 256,
         "stride": 128,
         "prompt_tokens": 32,
-        "new_tokens": 32,
+        "new_tokens": 32,  # 0: no generation latency
+        "generation_repeats": 3,  # timed generations per latency round, after one warm-up
         "latency_text": LATENCY_TEXT,
     }
 
@@ -166,6 +170,31 @@ class CausalLM(TextTask, Task):
         return np.array(ids[:length], dtype=np.int64)
 
     # --- generation latency -----------------------------------------------------------------
+
+    def generation_unsupported(self, backend: Backend) -> str | None:
+        """Why the harness does not time generation for this model, or None when it does."""
+        prompt, new = int(self.params["prompt_tokens"]), int(self.params["new_tokens"])
+        if new < 2 or prompt < 1:
+            return (
+                f"the course's generation setting ({prompt} prompt, {new} new tokens) has no token "
+                "after the first to time; it needs a prompt and at least 2 new tokens"
+            )
+        from grader.harness.tasks.text import TextEncoder
+
+        limit = TextEncoder(self.model_dir, None).max_length  # the model's own, not the window length
+        if limit is not None and prompt + new > limit:
+            return (
+                f"the course's generation setting ({prompt} prompt + {new} new tokens) is longer than "
+                f"the model's {limit} positions"
+            )
+        if _transformers_model(backend) is None:
+            return (
+                f"the {backend.name} backend runs the model without a KV cache, and re-running the whole "
+                "sequence for every new token is not the model's generation speed; time to first token "
+                "and time per output token are measured for checkpoints the transformers backend runs "
+                "(claim this model's latency per item, one forward pass, instead)"
+            )
+        return None
 
     def generation_latency(
         self,

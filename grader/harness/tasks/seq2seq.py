@@ -140,18 +140,29 @@ def decoder_ids(model_dir: Path, tokenizer_pad: int, tokenizer_eos: int | None) 
 
 
 def require_decoder_input(input_names: Sequence[str], model_dir: Path) -> None:
+    """The grader decodes through one graph that takes the encoder inputs and decoder_input_ids.
+
+    Anything else (an encoder alone, a decoder that takes ``encoder_hidden_states``: the halves of
+    an Optimum-style split export) cannot be run yet: not measurable, with how to export instead.
+    """
+    from grader.harness.tasks.base import TaskNotMeasurable
     from grader.harness.tasks.common import task_error
 
-    if "decoder_input_ids" not in input_names:
-        raise task_error(
+    decoder_half = "encoder_hidden_states" in input_names
+    if "decoder_input_ids" not in input_names or decoder_half:
+        error = task_error(
             "Q004",
-            "the model takes no decoder_input_ids",
+            "the model is the decoder half of a split encoder-decoder export"
+            if decoder_half
+            else "the model takes no decoder_input_ids",
             file=model_dir,
             expected="an encoder-decoder model: encoder inputs and decoder_input_ids",
             found=", ".join(input_names),
-            hint="export the full encoder-decoder graph (one ONNX file that takes decoder_input_ids), "
+            hint="the grader runs one graph that takes the encoder inputs and decoder_input_ids and "
+            "returns logits: export the whole model with torch.onnx.export (use_cache=False), "
             "or submit the safetensors checkpoint",
         )
+        raise TaskNotMeasurable(error.findings)
 
 
 def greedy_decode(
