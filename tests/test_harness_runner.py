@@ -234,3 +234,22 @@ def test_a_module_planted_in_the_working_folder_is_not_imported(
         outcome = runner.run(ProbeJob(action="alloc", mib=8), Limits(timeout_s=60), preload=PRELOAD)
     assert outcome.ok, (outcome.reason, outcome.stderr_tail)
     assert not runner.notes  # the zygote started: its `import numpy` found the real one
+
+
+def test_thread_runtime_settings_of_the_parent_do_not_reach_the_zygote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing scikit-learn sets KMP_INIT_AT_FORK=FALSE in the parent (the demo does); forked
+    children must get the runtime's defaults and the plan's settings, not the parent's."""
+    monkeypatch.setenv("KMP_INIT_AT_FORK", "FALSE")
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    monkeypatch.setenv("GRADER_TEST_UNRELATED", "kept")
+    with Runner(tmp_path, PLAN.env()) as runner:
+        assert alloc(runner, 8).ok
+        pid = runner.zygote_info()[PRELOAD]["pid"]
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    seen = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    assert "KMP_INIT_AT_FORK" not in seen and "GOMP_SPINCOUNT" not in seen
+    assert seen["OMP_NUM_THREADS"] == "1"  # the plan's, not the parent's 7
+    assert seen["GRADER_TEST_UNRELATED"] == "kept"

@@ -403,9 +403,18 @@ def _slug(text: str) -> str:
     return cleaned.strip("-")[:60] or "job"
 
 
+# Thread-runtime settings a parent may carry without meaning to: scikit-learn and joblib set
+# KMP_INIT_AT_FORK=FALSE when imported (the demo imports scikit-learn for its digits), and with it
+# every forked child's OpenMP runtime skips its after-fork set-up: the demo ViT's latency CV went
+# from ~10 % to ~26 %, every model NOISY. Children get the runtime's defaults plus ThreadPlan.env().
+INHERITED_THREAD_PREFIXES = ("KMP_", "GOMP_", "OMP_", "MKL_")
+
+
 def _child_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The parent's environment plus ``env``, and the grader importable from any working folder."""
-    out = {**os.environ, **env}
+    """The parent's environment without its thread-runtime settings, plus ``env``, and the grader
+    importable from any working folder."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(INHERITED_THREAD_PREFIXES)}
+    out = {**inherited, **env}
     source_root = str(Path(grader.__file__).resolve().parent.parent)
     paths = [p for p in out.get("PYTHONPATH", "").split(os.pathsep) if p]
     if source_root not in paths:
