@@ -246,3 +246,30 @@ def validated(
             for (key, entry), (path, _extra) in zip(keyed, entries, strict=True)
         ],
     )
+
+
+def tiny_bert_classifier() -> Any:
+    """A random-init 2-layer BERT sequence classifier over a 100-token vocabulary (seed 0)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=3,
+    )
+    return BertForSequenceClassification(config).eval()
+
+
+def padded_batch(batch_size: int = 2, length: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
+    """Token ids for tiny_bert_classifier with a padded first row, so the mask really matters."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 100, size=(batch_size, length), dtype=np.int64)
+    mask = np.ones_like(ids)
+    mask[0, length // 2 :] = 0
+    return {"input_ids": ids, "attention_mask": mask}

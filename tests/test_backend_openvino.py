@@ -10,36 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from harness_support import padded_batch, tiny_bert_classifier
 
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
 from grader.harness.backends.base import LoadSpec, NotMeasurable
 from grader.harness.backends.openvino import OpenVinoBackend
 
 ov = pytest.importorskip("openvino", reason="OpenVINO is not installed (the `openvino` extra)")
-
-
-def tiny_bert() -> Any:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    return BertForSequenceClassification(config).eval()
-
-
-def batch(batch_size: int = 2, length: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(0, 100, size=(batch_size, length), dtype=np.int64)
-    mask = np.ones_like(ids)
-    mask[0, length // 2 :] = 0  # a padded row, so the mask really matters
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def torch_logits(model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -50,9 +27,9 @@ def torch_logits(model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     """The PyTorch model and a folder with its ONNX export and the IR converted from it."""
-    model = tiny_bert()
+    model = tiny_bert_classifier()
     folder = tmp_path_factory.mktemp("openvino")
-    sample = {k: torch.from_numpy(v) for k, v in batch().items()}
+    sample = {k: torch.from_numpy(v) for k, v in padded_batch().items()}
     torch.onnx.export(
         model,
         (sample["input_ids"], sample["attention_mask"]),
@@ -87,7 +64,7 @@ def test_ir_logits_match_pytorch(exported: tuple[Any, Path], tmp_path: Path) -> 
     spec = LoadSpec(model_dir=folder, format="openvino", intra_op_threads=2)
     with OpenVinoBackend(spec) as backend:
         assert backend.input_names() == ["input_ids", "attention_mask"]
-        for inputs in (batch(), batch(batch_size=3, length=20, seed=1)):  # dynamic shapes
+        for inputs in (padded_batch(), padded_batch(batch_size=3, length=20, seed=1)):  # dynamic shapes
             outputs = backend.to_numpy(backend.run(backend.prepare(inputs)))
             np.testing.assert_allclose(outputs["logits"], torch_logits(model, inputs), atol=1e-5, rtol=1e-4)
         assert backend.info.as_run_bytes == (folder / "model.bin").stat().st_size
@@ -113,19 +90,19 @@ def test_int32_ids_in_the_ir_are_fed_int32(exported: tuple[Any, Path], tmp_path:
     )
     ov.save_model(ir, str(tmp_path / "model.xml"), compress_to_fp16=False)
     with OpenVinoBackend(LoadSpec(model_dir=tmp_path, format="openvino")) as backend:
-        prepared = backend.prepare(batch())
+        prepared = backend.prepare(padded_batch())
         assert {array.dtype for array in prepared.values()} == {np.dtype(np.int32)}
         logits = backend.to_numpy(backend.run(prepared))["logits"]
-    np.testing.assert_allclose(logits, torch_logits(model, batch()), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(logits, torch_logits(model, padded_batch()), atol=1e-5, rtol=1e-4)
 
 
 def test_onnx_file_is_read_through_openvino(exported: tuple[Any, Path], tmp_path: Path) -> None:
     model, folder = exported
     shutil.copy(folder / "model.onnx", tmp_path / "model.onnx")
     with OpenVinoBackend(LoadSpec(model_dir=tmp_path, format="openvino")) as backend:
-        logits = backend.to_numpy(backend.run(backend.prepare(batch())))["logits"]
+        logits = backend.to_numpy(backend.run(backend.prepare(padded_batch())))["logits"]
         assert any("ONNX frontend" in note for note in backend.info.notes)
-    np.testing.assert_allclose(logits, torch_logits(model, batch()), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(logits, torch_logits(model, padded_batch()), atol=1e-5, rtol=1e-4)
 
 
 def test_named_model_file_is_used(exported: tuple[Any, Path]) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from harness_support import padded_batch, tiny_bert_classifier
 from onnx import TensorProto, helper
 
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
@@ -30,35 +31,11 @@ from grader.harness.backends.tensorrt import (
 )
 
 
-def tiny_bert() -> Any:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    return BertForSequenceClassification(config).eval()
-
-
-def batch(batch_size: int = 2, length: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(0, 100, size=(batch_size, length), dtype=np.int64)
-    mask = np.ones_like(ids)
-    mask[0, length // 2 :] = 0
-    return {"input_ids": ids, "attention_mask": mask}
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    model = tiny_bert()
+    model = tiny_bert_classifier()
     folder = tmp_path_factory.mktemp("tensorrt")
-    sample = {k: torch.from_numpy(v) for k, v in batch().items()}
+    sample = {k: torch.from_numpy(v) for k, v in padded_batch().items()}
     torch.onnx.export(
         model,
         (sample["input_ids"], sample["attention_mask"]),
@@ -210,7 +187,7 @@ def test_engine_built_from_onnx_matches_pytorch(exported: tuple[Any, Path]) -> N
     with TensorRTBackend(spec) as backend:
         assert backend.info.build_s is not None and backend.info.build_s > 0
         assert backend.input_names() == ["input_ids", "attention_mask"]
-        for inputs in (batch(), batch(batch_size=3, length=20, seed=1)):
+        for inputs in (padded_batch(), padded_batch(batch_size=3, length=20, seed=1)):
             prepared = backend.prepare(inputs)
             outputs = backend.run(prepared)
             backend.synchronize()
@@ -220,4 +197,4 @@ def test_engine_built_from_onnx_matches_pytorch(exported: tuple[Any, Path]) -> N
             # TF32 may be on for fp32 matmuls: close, not bit-equal
             np.testing.assert_allclose(logits, want, atol=2e-3, rtol=1e-2)
         with pytest.raises(ValueError, match="outside the engine's optimization profile"):
-            backend.prepare(batch(batch_size=2, length=65))  # max_position_embeddings is 64
+            backend.prepare(padded_batch(batch_size=2, length=65))  # max_position_embeddings is 64

@@ -8,34 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from harness_support import padded_batch, tiny_bert_classifier
 
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
 from grader.harness.backends.base import LoadSpec, NotMeasurable
 from grader.harness.backends.torchscript import ALLOW_LABEL, TorchScriptBackend
-
-
-def tiny_bert() -> Any:
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    return BertForSequenceClassification(config).eval()
-
-
-def batch(batch_size: int = 2, length: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(0, 100, size=(batch_size, length), dtype=np.int64)
-    mask = np.ones_like(ids)
-    mask[0, length // 2 :] = 0
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def torch_logits(model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -46,8 +23,8 @@ def torch_logits(model: Any, inputs: dict[str, np.ndarray]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     """A traced tiny BERT saved as an archive (outputs: a dict, as `strict=False` traces give)."""
-    model = tiny_bert()
-    sample = {k: torch.from_numpy(v) for k, v in batch().items()}
+    model = tiny_bert_classifier()
+    sample = {k: torch.from_numpy(v) for k, v in padded_batch().items()}
     folder = tmp_path_factory.mktemp("torchscript")
     with torch.inference_mode(False), torch.no_grad():
         archive = torch.jit.trace(model, (sample["input_ids"], sample["attention_mask"]), strict=False)
@@ -85,7 +62,10 @@ def test_loads_and_matches_pytorch_with_the_label(traced: tuple[Any, Path]) -> N
         # The weights as held: the tiny BERT's parameters, once each.
         parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         assert parameter_bytes <= (backend.info.as_run_bytes or 0) < 1.2 * parameter_bytes
-        for inputs in (batch(), batch(batch_size=3, length=20, seed=1)):  # traced with dynamic sizes
+        for inputs in (
+            padded_batch(),
+            padded_batch(batch_size=3, length=20, seed=1),
+        ):  # traced with dynamic sizes
             outputs = backend.to_numpy(backend.run(backend.prepare(inputs)))
             np.testing.assert_allclose(outputs["logits"], torch_logits(model, inputs), atol=1e-5, rtol=1e-4)
 
@@ -94,7 +74,7 @@ def test_extra_task_inputs_are_dropped_and_missing_ones_named(traced: tuple[Any,
     _, folder = traced
     spec = LoadSpec(model_dir=folder, format="torchscript", allow_code_formats=True)
     with TorchScriptBackend(spec) as backend:
-        inputs = batch() | {"token_type_ids": np.zeros((2, 12), dtype=np.int64)}
+        inputs = padded_batch() | {"token_type_ids": np.zeros((2, 12), dtype=np.int64)}
         assert set(backend.prepare(inputs)) == {"input_ids", "attention_mask"}
         with pytest.raises(ValueError, match=r"needs \['attention_mask'\]"):
             backend.prepare({"input_ids": inputs["input_ids"]})
@@ -110,15 +90,15 @@ def test_tuple_outputs_map_to_logits(tmp_path: Path) -> None:
             logits = self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
             return logits, logits.argmax(-1)
 
-    model = tiny_bert()
-    sample = {k: torch.from_numpy(v) for k, v in batch().items()}
+    model = tiny_bert_classifier()
+    sample = {k: torch.from_numpy(v) for k, v in padded_batch().items()}
     with torch.no_grad():
         traced = torch.jit.trace(AsTuple(model).eval(), (sample["input_ids"], sample["attention_mask"]))
     traced.save(str(tmp_path / "m.ts"))
     spec = LoadSpec(model_dir=tmp_path, format="torchscript", allow_code_formats=True)
     with TorchScriptBackend(spec) as backend:
-        outputs = backend.to_numpy(backend.run(backend.prepare(batch())))
-    np.testing.assert_allclose(outputs["logits"], torch_logits(model, batch()), atol=1e-5, rtol=1e-4)
+        outputs = backend.to_numpy(backend.run(backend.prepare(padded_batch())))
+    np.testing.assert_allclose(outputs["logits"], torch_logits(model, padded_batch()), atol=1e-5, rtol=1e-4)
     np.testing.assert_array_equal(outputs["output_1"], outputs["logits"].argmax(-1))
 
 

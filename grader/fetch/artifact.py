@@ -179,7 +179,7 @@ def _companions(root: Path, model_file: str) -> list[str]:
         return []
     import onnx
 
-    from grader.harness.backends.onnxruntime import external_data_locations
+    from grader.onnx_graph import external_data_locations
 
     try:
         proto = onnx.load(str(root / model_file), load_external_data=False)

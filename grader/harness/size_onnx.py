@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +27,7 @@ from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
 
 from grader.harness.size_files import safe_child
 from grader.harness.size_types import DTYPES, DType, FileRegion, InlineBytes, SizeError, TensorRecord
+from grader.onnx_graph import subgraphs
 
 # ONNX type names → our dtype names; built from the installed onnx's enum, so types newer
 # than the installed onnx simply do not appear (such a model fails to parse anyway).
@@ -105,23 +106,12 @@ def read_onnx(path: Path, rel: str) -> OnnxRead:
     if not model.HasField("graph"):
         raise SizeError(f"{rel}: not a valid ONNX model: it has no graph")
     reader = _Reader(path, rel)
-    for graph in _graphs(model.graph):
+    for graph in subgraphs(model.graph):
         reader.graph(graph)
     for function in model.functions:
         reader.nodes(function.node, scope=function.name)
     reader.recognise_quantization()
     return OnnxRead(reader.records, reader.data_files, reader.methods, reader.sparse)
-
-
-def _graphs(graph: GraphProto) -> Iterator[GraphProto]:
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.type == AttributeProto.GRAPH:
-                yield from _graphs(attribute.g)
-            elif attribute.type == AttributeProto.GRAPHS:
-                for sub in attribute.graphs:
-                    yield from _graphs(sub)
 
 
 class _Reader:

@@ -15,7 +15,6 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from grader.findings import Finding, Location, Severity
 from grader.manifest.model import Artifact
+from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.units import human_bytes, human_mib
 from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace, did_you_mean, first_link
@@ -35,7 +35,6 @@ ENGINE_SUFFIXES = frozenset({".engine", ".plan", ".trt"})
 TORCHSCRIPT_SUFFIXES = frozenset({".pt", ".pth", ".ts", ".torchscript"})
 # Operator domains onnxruntime implements itself; anything else needs a custom-op library, and
 # the grader never loads one.
-ONNX_BUILTIN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"})
 
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _LFS_POINTER_MAX_BYTES = 1024
@@ -565,48 +564,12 @@ def _load_onnx_graph(path: Path) -> tuple[Any, str | None]:
         return None, f"{type(error).__name__}: {str(error)[:200]}"
 
 
-def _graph_nodes(graph: Any) -> Iterator[Any]:
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _graph_nodes(attr.g)
-            for sub in attr.graphs:
-                yield from _graph_nodes(sub)
-
-
-def _graph_tensors(graph: Any) -> Iterator[Any]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("g"):
-                yield from _graph_tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _graph_tensors(sub)
-
-
 def _external_locations(model: Any) -> set[str]:
-    from onnx import TensorProto
-
-    locations = set()
-    for tensor in _graph_tensors(model.graph):
-        if tensor.data_location == TensorProto.EXTERNAL:
-            locations.update(e.value for e in tensor.external_data if e.key == "location")
-    return locations
+    return {location for location in external_data_locations(model) if location}
 
 
 def _custom_domains(model: Any) -> set[str]:
-    local = {function.domain for function in model.functions}  # functions the model defines itself
-    nodes = list(_graph_nodes(model.graph))
-    for function in model.functions:
-        nodes += list(function.node)
-    return {n.domain for n in nodes if n.domain not in ONNX_BUILTIN_DOMAINS and n.domain not in local}
+    return {op.partition("::")[0] for op in custom_ops(model, ORT_DOMAINS)}
 
 
 def _url_problem(url: str) -> str | None:

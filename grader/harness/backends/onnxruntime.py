@@ -23,7 +23,7 @@ plain file inside the artifact folder.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,19 +33,7 @@ import numpy as np
 from grader.fetch.safety import safe_relative_name
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
 from grader.harness.jobs import ProviderShare
-
-# Operator domains onnxruntime implements itself (standard ONNX plus its own contrib ops).
-BUILTIN_DOMAINS = frozenset(
-    {
-        "",
-        "ai.onnx",
-        "ai.onnx.ml",
-        "ai.onnx.preview.training",
-        "com.microsoft",
-        "com.microsoft.nchwc",
-        "com.ms.internal.nhwc",
-    }
-)
+from grader.onnx_graph import ORT_DOMAINS, custom_ops, nodes, subgraphs, tensors
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}  # what a device needs
 CPU = "CPUExecutionProvider"
@@ -359,39 +347,14 @@ def gpu_note(providers: list[tuple[str, dict[str, str]]]) -> str:
 # --- graph checks --------------------------------------------------------------------------------
 
 
-def _graphs(graph: Any) -> Iterator[Any]:
-    """The graph and every subgraph (If / Loop / Scan bodies), depth first."""
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("g"):
-                yield from _graphs(attribute.g)
-            for sub in attribute.graphs:
-                yield from _graphs(sub)
-
-
-def _nodes(model: Any) -> Iterator[Any]:
-    for graph in _graphs(model.graph):
-        yield from graph.node
-    for function in model.functions:
-        yield from function.node
-
-
 def check_domains(model: Any) -> None:
-    local = {(f.domain, f.name) for f in model.functions}
-    custom = sorted(
-        {
-            f"{node.domain}::{node.op_type}"
-            for node in _nodes(model)
-            if node.domain not in BUILTIN_DOMAINS and (node.domain, node.op_type) not in local
-        }
-    )
+    custom = custom_ops(model, ORT_DOMAINS)
     if custom:
         raise NotMeasurable(
             f"the graph uses custom operators ({', '.join(custom[:5])}) that need a custom-op library, "
             "and the grader never loads one; export with standard ONNX operators"
         )
-    engines = sorted({node.name or node.op_type for node in _nodes(model) if node.op_type == "EPContext"})
+    engines = sorted({node.name or node.op_type for node in nodes(model) if node.op_type == "EPContext"})
     if engines:
         raise NotMeasurable(
             f"the graph embeds precompiled engines (EPContext nodes: {', '.join(engines[:3])}), and the "
@@ -399,37 +362,12 @@ def check_domains(model: Any) -> None:
         )
 
 
-def _tensors(model: Any) -> Iterator[Any]:
-    for graph in _graphs(model.graph):
-        yield from graph.initializer
-        for sparse in graph.sparse_initializer:
-            yield sparse.values
-            yield sparse.indices
-        for node in graph.node:
-            for attribute in node.attribute:
-                if attribute.HasField("t"):
-                    yield attribute.t
-                yield from attribute.tensors
-
-
-def external_data_locations(model: Any) -> list[str]:
-    """The `location` of every externally stored tensor, as written in the graph, deduplicated."""
-    from onnx import TensorProto
-
-    seen: dict[str, None] = {}
-    for tensor in _tensors(model):
-        if tensor.data_location == TensorProto.EXTERNAL:
-            info = {entry.key: entry.value for entry in tensor.external_data}
-            seen.setdefault(info.get("location", ""), None)
-    return list(seen)
-
-
 def check_external_data(model: Any, folder: Path) -> None:
     """External data must be plain files inside the artifact folder, and long enough."""
     from onnx import TensorProto
 
     root = folder.resolve()
-    for tensor in _tensors(model):
+    for tensor in tensors(model):
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         info = {entry.key: entry.value for entry in tensor.external_data}
@@ -463,7 +401,7 @@ def initializer_bytes(model: Any) -> int:
 
     four_bit = {getattr(TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(TensorProto, n)}
     total = 0
-    for graph in _graphs(model.graph):
+    for graph in subgraphs(model.graph):
         for tensor in graph.initializer:
             count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
             if tensor.data_type in four_bit:  # two values per byte

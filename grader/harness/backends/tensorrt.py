@@ -38,11 +38,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
+from grader.onnx_graph import STANDARD_DOMAINS, custom_ops
 
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 # ONNX op domains TensorRT's parser implements itself; anything else would need a plugin library.
 # (ai.onnx.ml has no TensorRT support either, but needs no library: the parse fails with its name.)
-STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 GPU_EXTRA = "gpu"
 
 
@@ -99,38 +99,13 @@ def check_onnx_domains(path: Path) -> list[str]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    local = {(function.domain, function.name) for function in model.functions}
-    nodes = _all_nodes(model.graph)
-    for function in model.functions:
-        nodes += [n for node in function.node for n in _with_subgraphs(node)]
-    custom = sorted(
-        {
-            f"{node.domain}::{node.op_type}"
-            for node in nodes
-            if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local
-        }
-    )
+    custom = custom_ops(model, STANDARD_DOMAINS)
     if custom:
         raise NotMeasurable(
             f"the ONNX file uses ops from custom domains ({', '.join(custom[:5])}); TensorRT would need "
             "plugin libraries for them, and the grader loads none. Export with standard ONNX ops only"
         )
     return [f"{o.domain or 'ai.onnx'}:{o.version}" for o in model.opset_import]
-
-
-def _all_nodes(graph: Any) -> list[Any]:
-    return [n for node in graph.node for n in _with_subgraphs(node)]
-
-
-def _with_subgraphs(node: Any) -> list[Any]:
-    """The node and every node in its If/Loop/Scan bodies, recursively."""
-    out = [node]
-    for attribute in node.attribute:
-        if attribute.HasField("g"):
-            out += _all_nodes(attribute.g)
-        for graph in attribute.graphs:
-            out += _all_nodes(graph)
-    return out
 
 
 def limits_for(folder: Path, limits: ProfileLimits) -> ProfileLimits:
