@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from test_data import PINNED
 from typer.testing import CliRunner
 
 from grader.cli import app
 from grader.course import load_course
 from grader.errors import InputError
+from grader.harness.data import load_eval_data
+from grader.harness.tasks import TASKS
+from grader.validate import validate_manifest
 from grader.validate.course_checks import validate_course_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,3 +149,52 @@ def test_validate_course_command_exit_codes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate-course", str(broken)])
     assert result.exit_code == 2
     assert "Y001" in result.output and "Traceback" not in result.output
+
+
+# --- the repository's course grades every task the grader implements ---------------------------
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_the_course_grades_every_registered_task_on_its_pinned_shipped_set(task: str) -> None:
+    course = load_course(REPO / "course.yaml")
+    assert task in course.tasks, f"course.yaml has no `tasks: {task}:` entry, so no team can submit one"
+    dataset_id = course.tasks[task].dataset
+    dataset = course.datasets[dataset_id]
+    assert dataset.task == task
+    # Data the grader ships: its files are pinned by grader/data/SHA256SUMS, its items by PINNED.
+    assert dataset.source.builtin is not None
+    assert load_eval_data(dataset_id, course, REPO).digest == PINNED[dataset.source.builtin]
+
+
+def test_every_shipped_set_the_course_offers_is_the_pinned_one() -> None:
+    course = load_course(REPO / "course.yaml")
+    shipped = {name: d for name, d in course.datasets.items() if d.source.builtin}
+    assert set(PINNED) <= {d.source.builtin for d in shipped.values()}  # English sets for `eval:` too
+    for name, dataset in shipped.items():
+        assert load_eval_data(name, course, REPO).digest == PINNED[dataset.source.builtin], name
+
+
+BASELINE_ONLY = """\
+schema_version: 1
+team: ml_masters
+homework: {homework}
+task: {task}
+baseline:
+  name: base
+  artifact: {{path: model/}}
+"""
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_every_homework_takes_a_submission_of_every_task(tmp_path: Path, task: str) -> None:
+    # Homeworks have no task list of their own (grader/course/model.py): a team keeps its model
+    # all term, so each homework must accept each task the course grades, with no M004..M006.
+    shutil.copy(REPO / "course.yaml", tmp_path / "course.yaml")
+    course = load_course(tmp_path / "course.yaml")
+    for homework in course.homeworks:
+        manifest = tmp_path / "submissions" / "ml_masters" / f"hw-{homework.id}" / "submission.yaml"
+        manifest.parent.mkdir(parents=True)
+        manifest.write_text(BASELINE_ONLY.format(homework=homework.id, task=task), encoding="utf-8")
+        result = validate_manifest(manifest, course, tmp_path)
+        refused = [f for f in result.findings if f.code in ("M004", "M005", "M006")]
+        assert refused == [], (homework.id, refused)
