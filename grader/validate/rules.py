@@ -20,6 +20,7 @@ from grader.harness.tasks import TASKS
 from grader.harness.tasks.base import Task
 from grader.validate.read import Entry
 from grader.validate.salvage import Part
+from grader.validate.task_names import task_hint
 from grader.yamlio import PositionMap
 
 # Formats whose files carry code the runtime would execute; measured only with an instructor's
@@ -95,7 +96,7 @@ def check_task(top: Part, course: Course, positions: PositionMap) -> list[Findin
             message=message,
             expected=f"one of the tasks the course grades: {_listing(graded)}",
             found=task,
-            hint=did_you_mean(task, graded) + "the task decides which metrics are measured",
+            hint=task_hint(task, graded),
         )
     ]
 
