@@ -1,7 +1,8 @@
 """The `grader` command: one subcommand per stage, plus `grade` (all local stages) and `demo`.
 
 Exit codes (grader.exitcodes): 0 ok, 1 checks or claims failed, 2 the input could not be
-understood. Bad input prints located findings, never a traceback.
+understood, 3 nothing to check here, 4 internal error. Bad input prints located findings, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -139,14 +140,21 @@ def main() -> None:
         app()
     except SystemExit:
         raise
-    except Exception as error:  # a bug of ours: say so briefly; GRADER_DEBUG=1 shows the traceback
-        err.print(
-            f"internal error: {type(error).__name__}: {error}\n"
-            "This is a bug in the grader, not in your submission. Re-run with GRADER_DEBUG=1 for details.",
-            style="red",
-            markup=False,
-        )
-        sys.exit(3)
+    except (Exception, RecursionError, MemoryError) as error:  # a bug of ours, or out of stack/memory
+        _internal_error(error)
+        sys.exit(ExitCode.INTERNAL_ERROR)
+
+
+def _internal_error(error: BaseException) -> None:
+    """Say so briefly (GRADER_DEBUG=1 shows the traceback); printing must not fail in its turn."""
+    text = (
+        f"internal error: {type(error).__name__}: {str(error)[:500]}\n"
+        "This is a bug in the grader, not in your submission. Re-run with GRADER_DEBUG=1 for details."
+    )
+    try:
+        err.print(text, style="red", markup=False)
+    except Exception:  # rich itself may need memory or stack that is gone: plain stderr instead
+        sys.stderr.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,12 @@
 PyYAML's safe constructor builds plain data (no tags that run code). We compose the node tree
 first, record line/column of each key and value, then construct the data from the same nodes,
 so a later check can point at `submission.yaml:14:9` instead of "somewhere in the file".
+
+Hostile YAML is refused before it costs anything: the file's size is capped before it is read,
+nesting depth is capped while scanning (PyYAML's composer recurses once per level, and its scanner
+slows down on deep flow collections), and the number of nodes a document expands to through
+aliases is counted while composing, so a "billion laughs" document is refused after a few
+hundred nodes instead of being expanded by the checks that walk it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,13 @@ import yaml
 from grader.findings import Finding, Location
 
 PathKey = tuple[str | int, ...]
+
+# A submission manifest is a few kilobytes; course.yaml and the report strings are tens.
+MAX_YAML_BYTES = 256 * 1024
+# The deepest path a manifest or course.yaml needs is about six levels (models[0].claims.quality.x).
+MAX_YAML_DEPTH = 32
+# Nodes of the document once every alias is expanded: what the checks below will walk.
+MAX_YAML_NODES = 100_000
 
 
 def format_path(path: PathKey) -> str:
@@ -72,9 +85,86 @@ class LoadedYaml:
     findings: list[Finding]
 
 
+class _BudgetError(Exception):
+    """A document over one of the budgets; becomes a finding with the code and the mark given."""
+
+    def __init__(self, code: str, mark: yaml.Mark | None, message: str, found: str, hint: str) -> None:
+        super().__init__(message)
+        self.code, self.mark, self.message, self.found, self.hint = code, mark, message, found, hint
+
+
+def _too_deep(mark: yaml.Mark | None) -> _BudgetError:
+    return _BudgetError(
+        "Y005",
+        mark,
+        f"the YAML nests deeper than {MAX_YAML_DEPTH} levels",
+        f"more than {MAX_YAML_DEPTH} nested mappings or lists",
+        "a manifest needs a few levels (models → claims → quality); remove the extra brackets or indentation",
+    )
+
+
 class _Loader(yaml.SafeLoader):
     """Safe loader; YAML 1.1's `yes`/`no`/`on`/`off` booleans stay as written strings would surprise
-    students less, but we keep PyYAML's resolver and check types in the schema instead."""
+    students less, but we keep PyYAML's resolver and check types in the schema instead.
+
+    It also enforces the depth and node budgets (see the module's docstring)."""
+
+    _depth = 0
+    _sizes: dict[int, int]
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
+        # Counted in the scanner: PyYAML's simple-key bookkeeping makes deep `[[[[` quadratic.
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise _too_deep(self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_YAML_DEPTH:  # `- - - - -` on one line nests block lists
+            raise _too_deep(self.get_mark())
+        return super().add_indent(column)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if not hasattr(self, "_sizes"):
+            self._sizes = {}
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise _BudgetError(
+                    "Y006",
+                    event.start_mark,
+                    f"the alias *{event.anchor} refers to the value that contains it",
+                    f"*{event.anchor} inside &{event.anchor}",
+                    "a value cannot contain itself; write the value out instead of the alias",
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _too_deep(event.start_mark)
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = self._sizes.get(id(node))
+        if size is None:
+            size = 1 + sum(self._sizes[id(child)] for child in _children(node))
+            self._sizes[id(node)] = size
+        if size > MAX_YAML_NODES:
+            raise _BudgetError(
+                "Y006",
+                event.start_mark,
+                f"this value expands to more than {MAX_YAML_NODES:,} values through aliases",
+                f"{size:,} values once every `*alias` is written out",
+                "use anchors and aliases (`&name`, `*name`) sparingly, or write the values out",
+            )
+        return node
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _position(mark: yaml.Mark) -> Position:
@@ -133,6 +223,26 @@ def syntax_finding(file: str, error: yaml.YAMLError) -> Finding:
     )
 
 
+def refused_finding(file: str, refused: _BudgetError) -> Finding:
+    mark = refused.mark
+    budget = {
+        "Y005": f"at most {MAX_YAML_DEPTH} levels of nesting",
+        "Y006": f"at most {MAX_YAML_NODES:,} values, aliases written out, and no alias inside its own anchor",
+    }[refused.code]
+    return Finding(
+        code=refused.code,
+        location=Location(
+            file=file,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ),
+        message=refused.message,
+        expected=budget,
+        found=refused.found,
+        hint=refused.hint,
+    )
+
+
 def _source_line(mark: yaml.Mark | None) -> str:
     if mark is None or mark.buffer is None:
         return ""
@@ -156,14 +266,24 @@ def load_yaml_text(text: str, file: str) -> LoadedYaml:
             loader.dispose()
     except yaml.YAMLError as error:
         return LoadedYaml(data=None, positions=positions, findings=[syntax_finding(file, error)])
+    except _BudgetError as refused:
+        return LoadedYaml(
+            data=None, positions=PositionMap(file=file), findings=[refused_finding(file, refused)]
+        )
     return LoadedYaml(data=data, positions=positions, findings=findings)
 
 
-def load_yaml_file(path: Path, display_name: str | None = None) -> LoadedYaml:
-    """Read and parse a YAML file. Unreadable files come back as a finding too."""
+def load_yaml_file(
+    path: Path, display_name: str | None = None, *, max_bytes: int = MAX_YAML_BYTES
+) -> LoadedYaml:
+    """Read and parse a YAML file. Unreadable or oversized files come back as a finding too."""
     name = display_name or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # read at most one byte past the cap, whatever stat says
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            return _too_large(name, max_bytes)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return _unreadable(name, "the file does not exist", "check the path")
     except IsADirectoryError:
@@ -173,6 +293,18 @@ def load_yaml_file(path: Path, display_name: str | None = None) -> LoadedYaml:
     except OSError as error:
         return _unreadable(name, error.strerror or str(error), "check the path and its permissions")
     return load_yaml_text(text, name)
+
+
+def _too_large(file: str, max_bytes: int) -> LoadedYaml:
+    finding = Finding(
+        code="Y004",
+        location=Location(file=file, line=1),
+        message="the YAML file is larger than the grader reads",
+        expected=f"at most {max_bytes // 1024} KiB",
+        found=f"more than {max_bytes // 1024} KiB",
+        hint="a manifest names files and claims; put models, data and long notes in files beside it",
+    )
+    return LoadedYaml(data=None, positions=PositionMap(file=file), findings=[finding])
 
 
 def _unreadable(file: str, found: str, hint: str) -> LoadedYaml:

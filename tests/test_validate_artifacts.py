@@ -307,10 +307,10 @@ def test_onnx_external_data_through_a_symlink_is_refused(root: Path, tmp_path_fa
     assert result.findings[0].found == f"{HW2}/model.onnx.data"
 
 
-def test_onnx_custom_operator_domain_warns(root: Path) -> None:
+def test_onnx_custom_operator_domain_is_refused(root: Path) -> None:
     tiny_onnx(root / HW2 / "model.onnx", domain="com.example.custom")
     result = validate(root, "model.onnx", fmt="onnx")
-    assert result.ok
+    assert not result.ok  # the runner would refuse it: refused here, not at measure time
     assert codes(result) == [("A011", PATH_LINE)]
     assert "com.example.custom" in result.findings[0].found
 

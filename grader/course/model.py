@@ -148,6 +148,8 @@ class Limits(Strict):
     phase_timeout_s: float = Field(default=600, gt=0)
     memory_mib: int = Field(default=32768, gt=0)
     artifact_max_mib: int = Field(default=20000, gt=0)
+    # Every model costs every phase on the GPU runner: a submission names a handful, never thousands.
+    max_models: int = Field(default=16, gt=0)
 
 
 class RunnerSettings(Strict):

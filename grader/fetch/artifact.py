@@ -19,8 +19,8 @@ from pathlib import Path, PurePosixPath
 
 from grader.fetch.hf import HubError, fetch_hf
 from grader.fetch.safety import (
-    PICKLE_SUFFIXES,
     UnsafeArtifactError,
+    check_no_code,
     check_no_pickles,
     is_inside,
     safe_relative_name,
@@ -28,6 +28,7 @@ from grader.fetch.safety import (
     walk_files,
 )
 from grader.fetch.url import DownloadError, fetch_url
+from grader.file_kinds import is_torchscript
 from grader.validate.document import ValidatedEntry, ValidatedSubmission
 
 DEFAULT_MAX_BYTES = 20000 * 1024 * 1024
@@ -199,8 +200,9 @@ def _companions(root: Path, model_file: str) -> list[str]:
 
 def _check_contents(fetched: FetchedArtifact, fmt: str) -> None:
     names = list(fetched.files)
-    if fmt in CODE_FORMATS:
-        names = [n for n in names if PurePosixPath(n).suffix.lower() not in PICKLE_SUFFIXES]
+    check_no_code(names)
+    if fmt in CODE_FORMATS:  # the archive itself is gated by the instructor's label (the backend)
+        names = [n for n in names if not is_torchscript(n)]
     if fmt == "openvino":  # an IR's weights are a .bin next to its .xml: data, not a pickle
         xml_stems = {n[: -len(".xml")] for n in names if n.lower().endswith(".xml")}
         names = [n for n in names if not (n.lower().endswith(".bin") and n[: -len(".bin")] in xml_stems)]

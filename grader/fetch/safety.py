@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill", ".pck"})
+from grader.file_kinds import is_code, is_pickle
 
 # What a Hugging Face snapshot may contribute: weights, configs, tokenizers, vocabularies.
 HF_ALLOW_PATTERNS = (
@@ -44,10 +44,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def is_pickle(name: str) -> bool:
-    return PurePosixPath(name).suffix.lower() in PICKLE_SUFFIXES
 
 
 def pickle_files(names: Iterable[str]) -> list[str]:
@@ -101,6 +97,17 @@ def walk_files(root: Path) -> list[Path]:
             if name in files:
                 out.append(path)
     return sorted(out)
+
+
+def check_no_code(names: Iterable[str]) -> None:
+    """Python modules, shared libraries and extension lists: nothing a loader should import."""
+    found = sorted(name for name in names if is_code(name))
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise UnsafeArtifactError(
+            f"the artifact holds code files, which the grader never loads or runs: {shown}; "
+            "remove them and use an architecture transformers ships (no custom modelling code)"
+        )
 
 
 def check_no_pickles(names: Iterable[str]) -> None:

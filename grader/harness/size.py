@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from grader.file_kinds import TORCHSCRIPT_SUFFIXES
 from grader.harness.models import DtypeShare, FileInfo, SizeReport, TensorInfo
 from grader.harness.size_files import ModelFile, compressor, digest_file, list_files, role_of
 from grader.harness.size_notes import NoteFacts, build_notes
@@ -68,7 +69,6 @@ from grader.registry import suggest_message
 __all__ = ["FORMATS", "SizeError", "analyze_size"]
 
 FORMATS = ("safetensors", "onnx", "tensorrt", "openvino", "torchscript")
-TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".ptl", ".zip")
 # Files that look like weights; when the format does not load them, a note says they were not counted.
 WEIGHT_LIKE = re.compile(
     r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|h5|msgpack|onnx|onnx_data|data|gguf|ggml|engine|plan|npz|npy)$"

@@ -103,6 +103,11 @@ def read_onnx(path: Path, rel: str) -> OnnxRead:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError and friends: the file is not an ONNX model
         raise SizeError(f"{rel}: not a valid ONNX model: {type(error).__name__}: {error}") from None
+    return read_onnx_proto(model, path, rel)
+
+
+def read_onnx_proto(model: onnx.ModelProto, path: Path, rel: str) -> OnnxRead:
+    """Every tensor of a model parsed already (validation parses the graph once for all checks)."""
     if not model.HasField("graph"):
         raise SizeError(f"{rel}: not a valid ONNX model: it has no graph")
     reader = _Reader(path, rel)

@@ -73,6 +73,8 @@ def read_header(path: Path, rel: str) -> tuple[dict[str, Any], int]:
         header = json.loads(text, object_pairs_hook=_no_duplicates)
     except ValueError as error:
         raise _bad(rel, f"the header is not valid JSON: {error}") from None
+    except RecursionError:  # `[[[[...` 200 000 deep: json's decoder stops at the interpreter's limit
+        raise _bad(rel, "the header nests too deeply to be a safetensors header") from None
     if not isinstance(header, dict):
         raise _bad(rel, "the header is not a JSON object")
     return header, 8 + length
@@ -180,7 +182,7 @@ class ShardIndex:
 def read_index(path: Path, rel: str) -> ShardIndex:
     try:
         data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise SizeError(f"{rel}: not a valid JSON index of shards: {error}") from None
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):

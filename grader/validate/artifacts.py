@@ -10,35 +10,26 @@ artifacts are fetched later (grader.fetch): here only their form is checked.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import stat
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from grader.findings import Finding, Location, Severity
+from grader.file_kinds import ENGINE_SUFFIXES, PICKLE_SUFFIXES, TORCHSCRIPT_SUFFIXES
+from grader.findings import Finding, Location
 from grader.manifest.model import Artifact
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.units import human_bytes, human_mib
+from grader.validate.contents import content_findings
 from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace, did_you_mean, first_link
 from grader.yamlio import PositionMap
 
-# Files that torch.load / pickle / joblib would unpickle, i.e. run code from. `.bin` is also
-# OpenVINO's weights file, which is allowed next to its `.xml`.
-PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib"})
-ENGINE_SUFFIXES = frozenset({".engine", ".plan", ".trt"})
-TORCHSCRIPT_SUFFIXES = frozenset({".pt", ".pth", ".ts", ".torchscript"})
-# Operator domains onnxruntime implements itself; anything else needs a custom-op library, and
-# the grader never loads one.
-
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _LFS_POINTER_MAX_BYTES = 1024
-_SAFETENSORS_HEADER_MAX = 100 * 2**20
 _ONNX_PARSE_MAX_BYTES = 256 * 2**20
 _HF_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94})/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,95})")
 _SAVE_HINT = "save the model with `model.save_pretrained(folder, safe_serialization=True)`"
@@ -110,6 +101,8 @@ class ArtifactChecker:
             return PathResult(target, findings)  # a refused single file: its layout is beside the point
         layout, model_file = _layout(target, scan, fmt, location, raw)
         findings += layout
+        if target.is_dir():  # a single file has no configs or code beside it that a loader reads
+            findings += content_findings(scan.root, scan.files, fmt, location, _pointers(scan))
         extra_bytes = 0
         if model_file is not None and fmt in {"onnx", "tensorrt"} and _worth_parsing(model_file):
             onnx_findings, extra_bytes = self._check_onnx(model_file, target, location)
@@ -192,12 +185,13 @@ class ArtifactChecker:
                 findings.append(_a012(location, name, "the file is missing"))
             elif target.is_file():  # a folder artifact's scan already counted it
                 extra += os.lstat(data).st_size
+        if not findings:  # the tensors' data only once every external file is known to be safe
+            findings += _onnx_tensor_findings(model, model_file, location)
         domains = _custom_domains(model)
         if domains:
             findings.append(
                 Finding(
-                    code="A011",
-                    severity=Severity.WARNING,
+                    code="A011",  # an error: the runner refuses it, so refuse it here, in seconds
                     location=location,
                     message=f"the graph uses operators from {', '.join(sorted(domains))}, "
                     "which onnxruntime does not provide",
@@ -405,6 +399,10 @@ def _scan_findings(scan: Scan, fmt: str | None, location: Location) -> list[Find
     return findings
 
 
+def _pointers(scan: Scan) -> set[str]:
+    return {name for name, size in scan.files.items() if _is_lfs_pointer(scan.root / name, size)}
+
+
 def _pickle_files(scan: Scan, fmt: str | None) -> list[str]:
     out = []
     for name in sorted(scan.files):
@@ -538,21 +536,21 @@ def _layout(
 
 
 def _safetensors_problem(path: Path, size: int) -> str | None:
-    """A safetensors file starts with an 8-byte little-endian header length and a JSON header."""
+    """The size stage's own strict reading of the header (grader.harness.size_safetensors): dtypes,
+    shapes and offsets against the file's real size, tensors tiling the data without overlap.
+    Only the header is read; a problem the runner would report is reported here instead."""
+    from grader.harness.size_safetensors import read_safetensors
+    from grader.harness.size_types import SizeError
+
     if _is_lfs_pointer(path, size):
         return None  # A010 says it
     try:
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                return "it is too short"
-            (length,) = struct.unpack("<Q", head)
-            if length > min(size - 8, _SAFETENSORS_HEADER_MAX):
-                return "its header length is wrong (it may be a renamed pickle or a truncated file)"
-            header = json.loads(handle.read(length))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return "its header is not the JSON a safetensors file starts with"
-    return None if isinstance(header, dict) else "its header is not a JSON object"
+        read_safetensors(path, path.name)
+    except SizeError as error:
+        return str(error).removeprefix(f"{path.name}: ").removeprefix("not a valid safetensors file: ")
+    except OSError as error:
+        return f"it cannot be read ({error.strerror or error})"
+    return None
 
 
 def _load_onnx_graph(path: Path) -> tuple[Any, str | None]:
@@ -562,6 +560,31 @@ def _load_onnx_graph(path: Path) -> tuple[Any, str | None]:
         return onnx.load(str(path), load_external_data=False), None
     except Exception as error:  # protobuf raises DecodeError and friends; any of them means "unreadable"
         return None, f"{type(error).__name__}: {str(error)[:200]}"
+
+
+def _onnx_tensor_findings(model: Any, model_file: Path, location: Location) -> list[Finding]:
+    """The size stage's reading of every tensor (grader.harness.size_onnx): known dtypes, no negative
+    dims, inline data and external ranges that hold exactly dtype × shape bytes. A 5 GB initializer
+    declared over a few bytes of data is refused here, not when the runner tries to allocate it."""
+    from grader.harness.size_onnx import read_onnx_proto
+    from grader.harness.size_types import SizeError
+
+    try:
+        read_onnx_proto(model, model_file, model_file.name)
+    except SizeError as error:
+        problem = str(error).removeprefix(f"{model_file.name}: ")
+        return [
+            Finding(
+                code="A005",
+                location=location,
+                message=f"{model_file.name} does not hold the tensors it declares: {problem}",
+                expected="every tensor's data present, and as long as its dtype × shape",
+                found=model_file.name,
+                hint="export the model again (torch.onnx.export / optimum-cli export onnx) and commit "
+                "every file it writes",
+            )
+        ]
+    return []
 
 
 def _external_locations(model: Any) -> set[str]:

@@ -28,6 +28,27 @@ CODES: list[CodeDoc] = [
         "Check the path; save the file as UTF-8 text; commit the file itself, not a link to it; "
         "an empty file has nothing to check.",
     ),
+    CodeDoc(
+        "Y004",
+        "YAML file too large",
+        "a 2 MB submission.yaml (notes pasted in, or thousands of generated entries)",
+        "A manifest is a few kilobytes: it names files and claims. Keep long notes in a README beside "
+        "it and publish models with `path:`, `hf:` or `url:`.",
+    ),
+    CodeDoc(
+        "Y005",
+        "YAML nested too deeply",
+        "claims: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "A manifest needs a few levels (models → claims → quality); remove the extra brackets or "
+        "indentation.",
+    ),
+    CodeDoc(
+        "Y006",
+        "YAML aliases expand too far, or an alias is inside its own anchor",
+        'a: &a ["lol", "lol", "lol"]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]   # ... nine levels',
+        "Aliases (`*name`) copy the anchored value (`&name`) wherever they appear; write the values out, "
+        "or use an alias for a small shared mapping only.",
+    ),
     # --- S: schema (grader.schema_errors) -------------------------------------------------------
     CodeDoc(
         "S001",
@@ -209,6 +230,13 @@ CODES: list[CodeDoc] = [
         "Speed-up and compression are measured against the manifest's baseline: claim them on the "
         "compressed models of a manifest that has a `baseline:`.",
     ),
+    CodeDoc(
+        "M016",
+        "Too many models in one submission",
+        "models:\n  - name: int8-0001\n  # ... 10 000 generated entries",
+        "Submit the models the homework asks about (course.yaml `runner.limits.max_models` is the cap); "
+        "each model is measured in every phase on the GPU runner.",
+    ),
     # --- A: artifacts (grader.validate.artifacts) -----------------------------------------------
     CodeDoc(
         "A001",
@@ -275,7 +303,7 @@ CODES: list[CodeDoc] = [
     ),
     CodeDoc(
         "A011",
-        "ONNX operators from a custom domain (warning)",
+        "ONNX operators from a custom domain",
         "a node in domain com.example.customops",
         "The grader never loads custom operator libraries. Export with standard operators.",
     ),
@@ -285,6 +313,27 @@ CODES: list[CodeDoc] = [
         "initializer location: ../weights.data",
         "Export with `save_as_external_data=True` and a relative location, and commit the data file "
         "in the model's folder.",
+    ),
+    CodeDoc(
+        "A013",
+        "A JSON file of the checkpoint cannot be used",
+        'config.json: {"model_type": "bert",   # cut short; or 200 000 nested [ ]; or bad tokenizer.json',
+        "Save the model and its tokenizer again with `save_pretrained(folder)`; do not edit config.json "
+        "or tokenizer.json by hand (JSON files are read up to 64 MiB and 64 levels deep).",
+    ),
+    CodeDoc(
+        "A014",
+        "Code in the artifact (.py, .so, extensions.json, or `auto_map`)",
+        'model/modeling_custom.py\nmodel/config.json: {"auto_map": {"AutoModel": "modeling_custom.Model"}}',
+        "The grader never runs submitted code: remove code files and `auto_map`, and save a model of an "
+        "architecture transformers ships (or export to ONNX with standard operators).",
+    ),
+    CodeDoc(
+        "A015",
+        "Quantization the grader does not load",
+        'config.json: {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}',
+        "Quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX or OpenVINO "
+        "export; bitsandbytes quantizes at load time, so there is no quantized file to grade.",
     ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(

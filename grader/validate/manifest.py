@@ -55,8 +55,11 @@ def validate_manifest(
     findings = list(loaded.findings)
     read: ManifestRead | None = None
     entries: list[ValidatedEntry] = []
+    too_many = _too_many_models(loaded, course)
     if loaded.data is None and not findings:
         findings.append(_empty(place.display))
+    elif too_many is not None:
+        findings.append(too_many)  # refused before any per-model check runs
     elif loaded.data is not None:
         read = read_manifest(loaded.data, loaded.positions)
         allowed = allow_code_formats or (pr is not None and CODE_FORMAT_LABEL in pr.labels)
@@ -148,6 +151,22 @@ def _refused_link(place: rules.ManifestPlace, link: Path) -> LoadedYaml:
         hint="commit the file itself, not a link to it",
     )
     return LoadedYaml(data=None, positions=PositionMap(file=place.display), findings=[finding])
+
+
+def _too_many_models(loaded: LoadedYaml, course: Course) -> Finding | None:
+    """More models than the course's cap: each one costs every phase on the GPU runner."""
+    cap = course.runner.limits.max_models
+    models = loaded.data.get("models") if isinstance(loaded.data, dict) else None
+    if not isinstance(models, list) or len(models) <= cap:
+        return None
+    return Finding(
+        code="M016",
+        location=loaded.positions.location(("models", cap)),
+        message=f"the manifest names {len(models):,} models, more than the course grades in one submission",
+        expected=f"at most {cap} models (course.yaml: runner.limits.max_models)",
+        found=f"{len(models):,} entries under `models:`",
+        hint="submit the models the homework asks about; split other experiments into later PRs",
+    )
 
 
 def _identity(read: ManifestRead) -> _Identity | None:

@@ -37,10 +37,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from grader.file_kinds import ENGINE_SUFFIXES
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
 from grader.onnx_graph import STANDARD_DOMAINS, custom_ops
 
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 # ONNX op domains TensorRT's parser implements itself; anything else would need a plugin library.
 # (ai.onnx.ml has no TensorRT support either, but needs no library: the parse fails with its name.)
 GPU_EXTRA = "gpu"

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from grader.file_kinds import TORCHSCRIPT_SUFFIXES
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
 
 # The PR label the workflow turns into LoadSpec.allow_code_formats.
 ALLOW_LABEL = "allow-code-formats"
-ARCHIVE_SUFFIXES = (".pt", ".pth", ".ts", ".torchscript", ".jit")
+ARCHIVE_SUFFIXES = TORCHSCRIPT_SUFFIXES  # one set for validation, fetch, size and this backend
 GATE_REASON = (
     "TorchScript archives contain code that runs when they are loaded, so the grader loads one only "
     f"after an instructor has reviewed the submission and added the `{ALLOW_LABEL}` label to the pull "

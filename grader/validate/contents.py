@@ -1,0 +1,172 @@
+"""What is inside an artifact folder, checked the way the runner's loaders would check it (A-codes).
+
+Everything the measuring job would refuse is refused here, on the hosted runner, in seconds:
+code files (A014), `auto_map` (custom modelling code, A014), JSON that is not JSON or is nested
+or sized to hurt (A013), a tokenizer.json the tokenizers library would not load (A013), and a
+`quantization_config` no backend of the grader loads (A015). Only headers and small JSON files
+are read; nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from grader.file_kinds import is_code
+from grader.findings import Finding, Location
+from grader.jsonio import read_json
+
+# tokenizer.json of a large vocabulary is tens of MiB; configs are kilobytes.
+JSON_MAX_BYTES = 64 * 2**20
+_GPTQ_AWQ_BITS = (2, 3, 4, 8)  # the widths gptqmodel has kernels for
+
+
+def content_findings(
+    root: Path, files: Mapping[str, int], fmt: str | None, location: Location, skip: set[str]
+) -> list[Finding]:
+    """Findings for the folder ``root`` whose regular files (relative path → bytes) are ``files``.
+
+    ``skip``: files another check already refused (Git LFS pointers), not read again.
+    """
+    findings = _code_files(files, location)
+    parsed: dict[str, Any] = {}
+    for name in sorted(files):
+        if not name.lower().endswith(".json") or name in skip:
+            continue
+        read = read_json(root / name, JSON_MAX_BYTES)
+        if read.problem:
+            findings.append(_a013(location, name, read.problem))
+        else:
+            parsed[name] = read.data
+    findings += _auto_maps(parsed, location)
+    if "config.json" in parsed and not isinstance(parsed["config.json"], dict):
+        findings.append(_a013(location, "config.json", "it is not a JSON object"))
+    if "tokenizer.json" in parsed:
+        findings += _tokenizer(root / "tokenizer.json", parsed["tokenizer.json"], location)
+    if fmt == "safetensors" and "config.json" in files and "config.json" not in skip:
+        config = parsed.get("config.json")
+        if isinstance(config, dict):
+            findings += _quantization(root, config, set(files), location)
+    return findings
+
+
+def _code_files(files: Mapping[str, int], location: Location) -> list[Finding]:
+    code = sorted(name for name in files if is_code(name))
+    if not code:
+        return []
+    return [
+        Finding(
+            code="A014",
+            location=location,
+            message="the artifact holds code files; the grader never imports, loads or runs them",
+            expected="weights, configs and tokenizer files only (no .py, .so, .dll, .dylib, extensions.json)",
+            found=", ".join(code[:5]) + (f" and {len(code) - 5} more" if len(code) > 5 else ""),
+            hint="remove them: the grader loads architectures transformers ships, and standard ONNX "
+            "operators, never custom code",
+        )
+    ]
+
+
+def _auto_maps(parsed: Mapping[str, Any], location: Location) -> list[Finding]:
+    names = sorted(name for name, data in parsed.items() if isinstance(data, dict) and data.get("auto_map"))
+    if not names:
+        return []
+    return [
+        Finding(
+            code="A014",
+            location=location,
+            message="the checkpoint asks for custom code (`auto_map`), which the grader never runs",
+            expected="a configuration of an architecture transformers ships (no `auto_map`)",
+            found=", ".join(f"{name}: auto_map" for name in names),
+            hint="save the model with a built-in architecture (`model.save_pretrained(folder)` of a "
+            "transformers class) and remove `auto_map` and any .py files",
+        )
+    ]
+
+
+def _tokenizer(path: Path, data: Any, location: Location) -> list[Finding]:
+    """Load it with the tokenizers library (Rust, no code) when installed; else check its shape."""
+    problem = None
+    if not (isinstance(data, dict) and isinstance(data.get("model"), dict)):
+        problem = "it is not a tokenizers file (a JSON object with a `model` object)"
+    else:
+        problem = _tokenizers_refuses(path)
+    return [_a013(location, "tokenizer.json", problem)] if problem else []
+
+
+def _tokenizers_refuses(path: Path) -> str | None:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:  # validation without the tokenizers package: the shape check above stands
+        return None
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as error:  # the library raises plain Exception subclasses for bad files
+        return f"the tokenizers library cannot load it: {str(error)[:200]}"
+    return None
+
+
+def _quantization(root: Path, config: dict[str, Any], files: set[str], location: Location) -> list[Finding]:
+    # The transformers backend's own reading of config.json (grader.harness.backends.quantized):
+    # what it would refuse on the runner is refused here. Safe to call: config.json parsed above
+    # within the size and depth caps.
+    from grader.harness.backends.quantized import SUPPORTED, detect_quantization
+
+    try:
+        info = detect_quantization(root)
+    except ValueError as error:
+        return [_a015(location, str(error), _found(config))]
+    if info is None:
+        return []
+    if not info.supported:
+        return [
+            _a015(
+                location,
+                f"quantization method {info.method!r} is not one the grader loads",
+                _found(config),
+                supported=", ".join(SUPPORTED),
+            )
+        ]
+    if info.method in ("gptq", "awq") and info.bits is not None and info.bits not in _GPTQ_AWQ_BITS:
+        return [
+            _a015(
+                location,
+                f"{info.method.upper()} with {info.bits} bits has no kernel",
+                _found(config),
+                supported=f"{info.method.upper()} with {', '.join(map(str, _GPTQ_AWQ_BITS))} bits",
+            )
+        ]
+    return []
+
+
+def _found(config: dict[str, Any]) -> str:
+    quant = config.get("quantization_config")
+    method = quant.get("quant_method") if isinstance(quant, dict) else quant
+    return f"config.json quantization_config.quant_method: {str(method)[:80]!r}"
+
+
+def _a013(location: Location, name: str, problem: str) -> Finding:
+    return Finding(
+        code="A013",
+        location=location,
+        message=f"{name} cannot be used: {problem}",
+        expected="the JSON file that save_pretrained (or the tokenizers library) writes",
+        found=name,
+        hint="save the model and tokenizer again with `save_pretrained(folder)`; do not edit these "
+        "files by hand",
+    )
+
+
+def _a015(location: Location, problem: str, found: str, supported: str = "") -> Finding:
+    from grader.harness.backends.quantized import SUPPORTED
+
+    return Finding(
+        code="A015",
+        location=location,
+        message=f"the checkpoint's quantization cannot be loaded by the grader: {problem}",
+        expected=f"a quantization_config the grader loads ({supported or ', '.join(SUPPORTED)}), or none",
+        found=found,
+        hint="quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX / OpenVINO "
+        "export; bitsandbytes checkpoints are quantized at load time and cannot be graded as files",
+    )

@@ -1,0 +1,405 @@
+"""Hostile submissions, built here, refused by `grader validate` with a located finding, in seconds
+and bounded memory (issue #10): YAML alias bombs and deep nesting, oversized manifests, thousands of
+models, deep JSON, and every artifact the runner would refuse later (bad safetensors headers, ONNX
+tensors without data, code files, `auto_map`, unknown quantizers, broken tokenizers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from grader.course import load_course
+from grader.validate import validate_manifest
+
+FIXTURES = Path(__file__).parent / "fixtures" / "manifests"
+HW2 = "submissions/ml_masters/hw-2"
+PATH_LINE = 13  # the `path:` line of MANIFEST
+
+MANIFEST = """\
+team: ml_masters
+homework: 2
+task: text-classification
+baseline:
+  name: base
+  artifact: {{hf: ml-masters/base, revision: 86f7e437faa5a7fce15d1ddcb9eaeaea377667b8}}
+  claims: {{size: 118 MB, latency_cpu: 6 ms, quality: {{accuracy: 87%}}}}
+models:
+  - name: candidate
+    method: quantization
+    format: {fmt}
+    artifact:
+      path: {path}
+    claims: {{size: 45 MB, latency_cpu: 4 ms, quality: {{accuracy: 86%}}}}
+"""
+HEAD = "team: ml_masters\nhomework: 2\ntask: text-classification\n"
+
+# What `grader validate` may spend on any of these: the issue's bomb ran past 120 s and 9 GB.
+MAX_SECONDS = 20.0  # generous for a loaded 2-core CI machine; each case takes well under 2 s
+MAX_RSS_MIB = 600
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copy(FIXTURES / "course.yaml", tmp_path / "course.yaml")
+    (tmp_path / HW2).mkdir(parents=True)
+    return tmp_path
+
+
+def validate_text(root: Path, text: str):
+    manifest = root / HW2 / "submission.yaml"
+    manifest.write_text(text, encoding="utf-8")
+    return validate_manifest(manifest, load_course(root / "course.yaml"), root)
+
+
+def validate_artifact(root: Path, path: str, fmt: str = "safetensors"):
+    return validate_text(root, MANIFEST.format(fmt=fmt, path=path))
+
+
+def codes(result) -> list[tuple[str, int | None]]:
+    return [(f.code, f.location.line) for f in result.findings]
+
+
+def only(result, code: str):
+    """The one error finding of the result, which must have ``code``, located at a line."""
+    errors = [f for f in result.findings if f.is_error]
+    assert [f.code for f in errors] == [code], result.findings
+    finding = errors[0]
+    assert finding.location.file.endswith("submission.yaml") and finding.location.line is not None
+    assert finding.expected and finding.found and finding.hint
+    return finding
+
+
+# --- the hostile manifests ------------------------------------------------------------------------
+
+
+def billion_laughs() -> str:
+    """Nine levels of nine aliases: 9⁹ ≈ 387 million strings once expanded, in 700-odd bytes."""
+    text = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    previous = "a"
+    for name in "bcdefghi":
+        text += f"{name}: &{name} [{','.join(['*' + previous] * 9)}]\n"
+        previous = name
+    return HEAD + text
+
+
+def deep_yaml(levels: int = 100_000) -> str:
+    return HEAD + "notes: " + "[" * levels + "]" * levels + "\n"
+
+
+def deep_block_yaml(levels: int = 100_000) -> str:
+    return HEAD + "notes:\n  " + "- " * levels + "x\n"
+
+
+def many_models(count: int = 10_000) -> str:
+    entries = ", ".join(f"{{name: m{i}}}" for i in range(count))  # ~120 KB: under the byte cap
+    return HEAD + f"models: [{entries}]\n"
+
+
+def oversized() -> str:
+    return HEAD + "notes: |\n" + "  padding padding padding padding padding padding padding\n" * 6000
+
+
+def test_billion_laughs_is_refused_before_it_expands(root: Path) -> None:
+    text = billion_laughs()
+    assert len(text.encode()) < 1024
+    started = time.monotonic()
+    finding = only(validate_text(root, text), "Y006")
+    assert time.monotonic() - started < 2
+    assert finding.location.line >= 4 and "aliases" in finding.message
+
+
+def test_an_alias_inside_its_own_anchor_is_refused(root: Path) -> None:
+    finding = only(validate_text(root, HEAD + "notes: &loop [1, *loop]\n"), "Y006")
+    assert finding.location.line == 4 and "*loop" in finding.found
+
+
+def test_small_aliases_still_work(root: Path) -> None:
+    result = validate_text(root, HEAD + "x-claims: &c {size: 1 MB}\nnotes: [*c, *c]\n")
+    assert "Y006" not in {f.code for f in result.findings}
+
+
+@pytest.mark.parametrize(("build", "line"), [(deep_yaml, 4), (deep_block_yaml, 5)], ids=["flow", "block"])
+def test_yaml_nested_100_000_deep_is_refused(root: Path, build, line: int) -> None:
+    finding = only(validate_text(root, build()), "Y005")
+    assert finding.location.line == line
+
+
+def test_an_oversized_manifest_is_refused_unread(root: Path) -> None:
+    text = oversized()
+    assert len(text.encode()) > 256 * 1024
+    finding = only(validate_text(root, text), "Y004")
+    assert "256 KiB" in finding.expected
+
+
+def test_ten_thousand_models_are_refused(root: Path) -> None:
+    finding = only(validate_text(root, many_models()), "M016")
+    assert finding.location.field == "models[16]" and "10,000" in finding.found
+
+
+# --- the hostile artifacts ------------------------------------------------------------------------
+
+
+def safetensors_file(path: Path, header: dict, data: bytes) -> None:
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+
+
+def checkpoint(folder: Path, config: str = '{"model_type": "bert"}', header: dict | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(config)
+    header = header or {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}
+    safetensors_file(folder / "model.safetensors", header, b"\0" * 4)
+    return folder
+
+
+def test_a_plain_checkpoint_passes(root: Path) -> None:
+    checkpoint(root / HW2 / "model")
+    assert validate_artifact(root, "model/").ok
+
+
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, "past the end"),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+            },
+            "overlap",
+        ),
+        ({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}}, "unknown dtype"),
+        ({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, "non-negative"),
+        ({"w": {"dtype": "F32", "shape": [10**12], "data_offsets": [0, 4 * 10**12]}}, "past the end"),
+    ],
+    ids=["offsets-past-end", "overlap", "unknown-dtype", "negative-shape", "10^12-elements"],
+)
+def test_bad_safetensors_headers_are_refused(root: Path, header: dict, words: str) -> None:
+    checkpoint(root / HW2 / "model", header=header)
+    finding = only(validate_artifact(root, "model/"), "A005")
+    assert finding.location.line == PATH_LINE and words in finding.message
+
+
+def test_a_safetensors_header_nested_200_000_deep_is_refused(root: Path) -> None:
+    model = checkpoint(root / HW2 / "model")
+    raw = b"{" + b'"a":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    (model / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw)
+    only(validate_artifact(root, "model/"), "A005")
+
+
+def onnx_model(path: Path, initializer: onnx.TensorProto, domain: str = "") -> Path:
+    node = helper.make_node("Add", ["x", initializer.name], ["y"], domain=domain)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [initializer],
+    )
+    onnx.save_model(helper.make_model(graph), str(path))
+    return path
+
+
+def test_an_onnx_initializer_declaring_5_gb_is_refused(root: Path) -> None:
+    huge = TensorProto()
+    huge.name, huge.data_type = "W", TensorProto.FLOAT
+    huge.dims.extend([1_250_000_000])  # 5 GB of float32, and not one byte of data
+    path = onnx_model(root / HW2 / "model.onnx", huge)
+    assert path.stat().st_size < 1024
+    finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A005")
+    assert "5,000,000,000 bytes" in finding.message
+
+
+def test_an_onnx_external_range_past_its_file_is_refused(root: Path) -> None:
+    folder = root / HW2 / "onnx"
+    folder.mkdir()
+    (folder / "w.data").write_bytes(b"\0" * 16)
+    weight = TensorProto()
+    weight.name, weight.data_type, weight.data_location = "W", TensorProto.FLOAT, TensorProto.EXTERNAL
+    weight.dims.extend([1_250_000_000])
+    for key, value in {"location": "w.data", "offset": "0", "length": "5000000000"}.items():
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    onnx_model(folder / "model.onnx", weight)
+    finding = only(validate_artifact(root, "onnx/", fmt="onnx"), "A005")
+    assert "runs past the end" in finding.message
+
+
+def test_an_onnx_custom_op_domain_is_refused(root: Path) -> None:
+    weight = numpy_helper.from_array(np.ones(1, np.float32), "W")
+    onnx_model(root / HW2 / "model.onnx", weight, domain="com.example.customops")
+    finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A011")
+    assert "com.example.customops" in finding.found
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ('{"model_type": "bert",', "not JSON"),
+        ("[" * 200_000 + "]" * 200_000, "nests deeper"),
+        ('["a list"]', "not a JSON object"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+    ids=["truncated", "200000-deep", "not-an-object", "not-utf8"],
+)
+def test_a_bad_config_json_is_refused(root: Path, config: str | bytes, words: str) -> None:
+    model = checkpoint(root / HW2 / "model")
+    if isinstance(config, bytes):
+        (model / "config.json").write_bytes(config)
+    else:
+        (model / "config.json").write_text(config)
+    finding = only(validate_artifact(root, "model/"), "A013")
+    assert words in finding.message and finding.found == "config.json"
+
+
+def test_auto_map_is_refused(root: Path) -> None:
+    config = {"model_type": "bert", "auto_map": {"AutoModel": "modeling_evil.Model"}}
+    checkpoint(root / HW2 / "model", config=json.dumps(config))
+    finding = only(validate_artifact(root, "model/"), "A014")
+    assert "auto_map" in finding.found
+
+
+@pytest.mark.parametrize(
+    "name", ["modeling_evil.py", "kernels.so", "libop.so.1", "op.dll", "extensions.json"]
+)
+def test_code_files_in_the_artifact_folder_are_refused(root: Path, name: str) -> None:
+    model = checkpoint(root / HW2 / "model")
+    (model / name).write_text("[]" if name.endswith(".json") else "import os\n")
+    finding = only(validate_artifact(root, "model/"), "A014")
+    assert name in finding.found
+
+
+def test_code_files_beside_an_onnx_model_are_refused(root: Path) -> None:
+    folder = root / HW2 / "onnx"
+    folder.mkdir()
+    onnx_model(folder / "model.onnx", numpy_helper.from_array(np.ones(1, np.float32), "W"))
+    (folder / "custom_op.so").write_bytes(b"\x7fELF")
+    only(validate_artifact(root, "onnx/", fmt="onnx"), "A014")
+
+
+@pytest.mark.parametrize(
+    ("quantization", "words"),
+    [
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "'bitsandbytes'"),
+        ({"quant_method": "my-own-int3"}, "'my-own-int3'"),
+        ({"quant_method": "gptq", "bits": 5, "group_size": 128}, "5 bits"),
+        ({"bits": 4}, "quant_method"),
+    ],
+    ids=["bitsandbytes", "unknown", "gptq-5-bit", "no-method"],
+)
+def test_quantization_the_grader_does_not_load_is_refused(root: Path, quantization: dict, words: str) -> None:
+    config = {"model_type": "bert", "quantization_config": quantization}
+    checkpoint(root / HW2 / "model", config=json.dumps(config))
+    finding = only(validate_artifact(root, "model/"), "A015")
+    assert words in finding.message
+
+
+def test_a_supported_quantization_passes(root: Path) -> None:
+    config = {"model_type": "bert", "quantization_config": {"quant_method": "gptq", "bits": 4}}
+    checkpoint(root / HW2 / "model", config=json.dumps(config))
+    assert "A015" not in {f.code for f in validate_artifact(root, "model/").findings}
+
+
+@pytest.mark.parametrize(
+    "tokenizer",
+    ['{"version": "1.0", "model": ', '{"version": "1.0"}', '{"model": {"type": "BPE", "vocab": 7}}'],
+    ids=["truncated", "no-model", "bad-vocab"],
+)
+def test_a_malformed_tokenizer_json_is_refused(root: Path, tokenizer: str) -> None:
+    model = checkpoint(root / HW2 / "model")
+    (model / "tokenizer.json").write_text(tokenizer)
+    finding = only(validate_artifact(root, "model/"), "A013")
+    assert finding.found == "tokenizer.json"
+
+
+@pytest.mark.parametrize("name", ["weights.dill", "state.pck", "model.pkl"])
+def test_every_pickle_suffix_is_refused_at_validate_as_at_fetch(root: Path, name: str) -> None:
+    from grader.fetch.safety import is_pickle
+
+    model = checkpoint(root / HW2 / "model")
+    (model / name).write_bytes(b"\x80\x04")
+    only(validate_artifact(root, "model/"), "A004")
+    assert is_pickle(name)
+
+
+def test_one_set_of_suffixes_for_every_stage() -> None:
+    from grader import file_kinds
+    from grader.harness import size
+    from grader.harness.backends import tensorrt, torchscript
+    from grader.validate import artifacts
+
+    assert artifacts.PICKLE_SUFFIXES is file_kinds.PICKLE_SUFFIXES
+    assert artifacts.TORCHSCRIPT_SUFFIXES is size.TORCHSCRIPT_SUFFIXES is file_kinds.TORCHSCRIPT_SUFFIXES
+    assert torchscript.ARCHIVE_SUFFIXES is file_kinds.TORCHSCRIPT_SUFFIXES
+    assert artifacts.ENGINE_SUFFIXES is tensorrt.ENGINE_SUFFIXES is file_kinds.ENGINE_SUFFIXES
+    assert {".dill", ".pck"} <= file_kinds.PICKLE_SUFFIXES
+
+
+def test_fetch_refuses_code_files_and_lets_torchscript_pass_only_as_torchscript(tmp_path: Path) -> None:
+    from grader.fetch.safety import UnsafeArtifactError, check_no_code
+
+    with pytest.raises(UnsafeArtifactError, match=r"modeling_evil\.py"):
+        check_no_code(["config.json", "modeling_evil.py"])
+    check_no_code(["config.json", "model.safetensors", "tokenizer.json"])
+
+
+# --- end to end: the real command, its time and its peak memory -------------------------------------
+
+
+def run_validate(root: Path) -> tuple[int, str, float, float]:
+    """`grader validate` in a child process: (exit code, output, seconds, peak RSS in MiB)."""
+    command = [sys.executable, "-m", "grader.cli", "validate", f"{HW2}/submission.yaml"]
+    started = time.monotonic()
+    child = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"NO_COLOR": "1"},
+    )
+    timer = threading.Timer(MAX_SECONDS * 3, child.kill)  # a hang must not hang the test suite
+    timer.start()
+    try:
+        output = child.stdout.read().decode() if child.stdout else ""
+        _, status, usage = os.wait4(child.pid, 0)
+    finally:
+        timer.cancel()
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, output, time.monotonic() - started, usage.ru_maxrss / 1024
+
+
+def deep_config(root: Path) -> str:
+    model = checkpoint(root / HW2 / "model")
+    (model / "config.json").write_text("[" * 200_000 + "]" * 200_000)
+    return MANIFEST.format(fmt="safetensors", path="model/")
+
+
+CASES = {
+    "Y006": lambda root: billion_laughs(),
+    "Y005": lambda root: deep_yaml(),
+    "Y004": lambda root: oversized(),
+    "M016": lambda root: many_models(),
+    "A013": deep_config,
+}
+
+
+@pytest.mark.parametrize("code", list(CASES))
+def test_grader_validate_refuses_each_case_quickly_in_bounded_memory(root: Path, code: str) -> None:
+    (root / HW2 / "submission.yaml").write_text(CASES[code](root), encoding="utf-8")
+    status, output, seconds, peak_mib = run_validate(root)
+    assert status == 2, output
+    assert f" {code} error:" in output and "Traceback" not in output and "internal error" not in output
+    assert seconds < MAX_SECONDS, f"{seconds:.1f} s"
+    assert peak_mib < MAX_RSS_MIB, f"{peak_mib:.0f} MiB"
