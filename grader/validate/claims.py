@@ -69,6 +69,9 @@ def read_claims(
 ) -> ClaimsRead:
     """Parse the claims mapping at ``path``; values the schema rejects are left to the schema."""
     out = ClaimsRead(claims=[], findings=[], written=set())
+    if raw is None and path not in positions.keys:  # no `claims:`: the homework still asks for them
+        out.findings += _no_claims(path, positions, rules)
+        return out
     if not isinstance(raw, Mapping):
         return out
     for key, value in raw.items():
@@ -235,9 +238,8 @@ def _ratios_without_baseline(
     return findings
 
 
-def _required_missing(
-    written: set[str], path: PathKey, positions: PositionMap, rules: ClaimRules
-) -> list[Finding]:
+def _missing_metrics(written: set[str], rules: ClaimRules) -> list[str]:
+    """The homework's required metrics that ``written`` does not claim (quality: the primary one)."""
     missing = []
     for metric in rules.required:
         if metric is Metric.QUALITY:
@@ -247,6 +249,40 @@ def _required_missing(
                 missing.append("quality")
         elif metric.value not in written:
             missing.append(metric.value)
+    return missing
+
+
+def _no_claims(path: PathKey, positions: PositionMap, rules: ClaimRules) -> list[Finding]:
+    missing = _missing_metrics(set(), rules)
+    if not missing:
+        return []
+    return [
+        Finding(
+            code="M008",
+            severity=Severity.WARNING,
+            location=_entry_location(path, positions),
+            message=f"no `claims:`, though the homework asks for: {', '.join(missing)}",
+            expected="a `claims:` block with every metric the homework requires: "
+            + ", ".join(m.value for m in rules.required),
+            found="no claims",
+            hint="add `claims:` with what you measured; the grader measures these anyway, but with "
+            "nothing to verify the grade is `incomplete`",
+        )
+    ]
+
+
+def _entry_location(path: PathKey, positions: PositionMap) -> Location:
+    """Where the missing `claims:` belongs: the entry's key (`baseline:`), or the line a list
+    item (`- name: ...`) starts on, with the claims' own field name."""
+    entry = path[:-1]
+    found = positions.location(entry, at_key=entry in positions.keys)
+    return found.model_copy(update={"field": positions.location(path).field})
+
+
+def _required_missing(
+    written: set[str], path: PathKey, positions: PositionMap, rules: ClaimRules
+) -> list[Finding]:
+    missing = _missing_metrics(written, rules)
     if not missing:
         return []
     return [

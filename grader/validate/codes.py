@@ -184,7 +184,8 @@ CODES: list[CodeDoc] = [
         "M008",
         "Required metric not claimed (warning)",
         "homework: 2\nclaims:\n  size: 120 MB           # no latency_cpu, ram, quality",
-        "The grader measures it anyway. Claim what you measured so that it can be verified.",
+        "The grader measures it anyway. Claim what you measured so that it can be verified. A model "
+        "with no `claims:` at all gets this warning too: with nothing to verify, its grade is `incomplete`.",
     ),
     CodeDoc(
         "M009",
