@@ -42,11 +42,9 @@ class Document(BaseModel):
         return self.model_dump_json(indent=2) + "\n"
 
     def write(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)  # atomic: a crash never leaves half a document behind
-        return path
+        from grader.atomic import write_atomic
+
+        return write_atomic(path, self.to_json())  # a crash or a second writer never leaves half a document
 
     @classmethod
     def read(cls, path: Path) -> Self:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from grader.atomic import write_atomic
 from grader.harness.jobs import (
     ChildReport,
     GenerationReport,
@@ -97,9 +98,7 @@ def run_envelope(envelope: JobEnvelope) -> int:
 
 
 def write_report(path: Path, report: ChildReport) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(report.model_dump_json(), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, report.model_dump_json())
 
 
 # --- model phases ------------------------------------------------------------------------------

@@ -12,7 +12,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.atomic import write_atomic
 from grader.course.model import Course, ScoringRule
+from grader.errors import InputError
+from grader.findings import Finding, Location
 from grader.leaderboard.records import (
     Collected,
     LeaderboardRecord,
@@ -46,6 +49,7 @@ class LeaderboardOutcome:
     plots_written: list[Path] = field(default_factory=list)
     missing_plots: list[Path] = field(default_factory=list)  # check=True: linked but absent
     records: int = 0
+    markers_added: bool = False  # the README had no markers: the section went to its end
 
     @property
     def stale(self) -> bool:
@@ -110,7 +114,7 @@ def update_leaderboard(
     report whether the README is stale or a linked plot is missing)."""
     from grader.leaderboard import plots as plotting
     from grader.leaderboard import tables
-    from grader.leaderboard.readme import splice
+    from grader.leaderboard.readme import current_section, splice
     from grader.report.templates import find_templates, load_strings
 
     records = load_records(results_dir)
@@ -127,21 +131,37 @@ def update_leaderboard(
         links[hw_id] = [(p.kind, _relative(plots_dir / p.name, readme.parent)) for p in made]
     section = render_section(records, course, language=s.language, plot_links=links, templates=templates)
     old = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    if readme.exists() and not old.strip():
+        raise InputError([_empty_readme(readme)])
     new = splice(old, section, str(readme))
     outcome = LeaderboardOutcome(
         readme=readme,
         readme_changed=new != old,
         plots=[plots_dir / p.name for p in all_plots],
         records=len(records),
+        markers_added=current_section(old) is None,
     )
     if check:
         outcome.missing_plots = [path for path in outcome.plots if not path.is_file()]
         return outcome
     if outcome.readme_changed:
-        readme.parent.mkdir(parents=True, exist_ok=True)
-        readme.write_text(new, encoding="utf-8")
+        write_atomic(readme, new)  # killed mid-write, the README keeps its old text
     outcome.plots_written = plotting.write_plots(all_plots, plots_dir)
     return outcome
+
+
+def _empty_readme(readme: Path) -> Finding:
+    """An existing but empty README is what a truncating write killed halfway leaves: writing only
+    the leaderboard into it would commit the loss of the course's text without a word."""
+    return Finding(
+        code="L003",
+        location=Location(file=str(readme)),
+        message="the README is empty; the leaderboard is not written into it",
+        expected="the course's README, with or without the leaderboard markers",
+        found="0 bytes" if readme.stat().st_size == 0 else "only blank lines",
+        hint="restore it from git (`git checkout HEAD -- README.md`, or from the commit before it was "
+        "emptied), then run `grader leaderboard` again",
+    )
 
 
 def _by_homework(

@@ -20,4 +20,12 @@ CODES: list[CodeDoc] = [
         "Records are written by `grader collect` as leaderboard/results/hw-<n>/<team>.json; move the "
         "file back, or delete it and collect the grade again.",
     ),
+    CodeDoc(
+        "L003",
+        "The README is empty",
+        "README.md: 0 bytes   # emptied by a killed job or a bad merge",
+        "Restore the README from git (`git checkout HEAD -- README.md`), then run `grader leaderboard` "
+        "again: the leaderboard never writes itself into an empty README, which would drop the "
+        "course's text.",
+    ),
 ]

@@ -91,6 +91,14 @@ def leaderboard_command(
             raise typer.Exit(ExitCode.CHECKS_FAILED)
         err.print(f"up to date ({outcome.records} records)", markup=False)
         return
+    if outcome.markers_added:
+        err.print(
+            f"{outcome.readme} had no leaderboard markers: the section was added at its end, and the "
+            "text above it was kept",
+            style="yellow",
+            markup=False,
+            highlight=False,
+        )
     changed = "updated" if outcome.readme_changed else "unchanged"
     err.print(
         f"{outcome.readme}: {changed}; {outcome.records} records; "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from grader.atomic import write_atomic
 from grader.leaderboard.records import LeaderboardRecord
 from grader.report.templates import Strings
 from grader.verify.messages import metric_label
@@ -176,7 +177,7 @@ def write_plots(plots: list[Plot], folder: Path) -> list[Path]:
     for plot in plots:
         path = folder / plot.name
         if not path.exists() or path.read_bytes() != plot.png:
-            path.write_bytes(plot.png)
+            write_atomic(path, plot.png)
             written.append(path)
     for path in sorted(folder.iterdir()):
         if PLOT_NAME.match(path.name) and path.name not in wanted and path.is_file():

@@ -59,6 +59,7 @@ def report_command(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        from grader.atomic import write_atomic
+
+        write_atomic(out, text)
         err.print(f"{kind.value} written to {out}", markup=False, highlight=False)
