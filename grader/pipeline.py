@@ -90,17 +90,21 @@ def grade_manifest(
     templates: Path | None = None,
     devices: list[str] | None = None,
     now: datetime | None = None,
+    allow_code_formats: bool = False,
 ) -> GradeOutcome:
     """Grade one manifest end to end (see the module docstring) and write every stage's document.
 
     ``language`` picks the comment's language (default: the course's). ``course_file`` is the
     course.yaml that ``course`` was read from; its digest goes into validated.json as
     `grader validate` records it. ``templates`` defaults to the repository's `templates/`, else
-    the grader's own. ``devices`` restricts the course's devices.
+    the grader's own. ``devices`` restricts the course's devices. ``allow_code_formats``: an
+    instructor allows TorchScript (as `--allow-code-formats` does for validate and measure; the
+    PR's `allow-torchscript` label does the same).
     """
     from grader.report import render_comment, render_summary
     from grader.report.templates import find_templates
     from grader.validate.manifest import validate_manifest
+    from grader.validate.pr_rules import code_formats_allowed
     from grader.verify import grade_invalid, verify
 
     notify = progress or _ignore
@@ -108,7 +112,9 @@ def grade_manifest(
     outcome_files: dict[str, Path] = {}
 
     notify(StageEvent("validate", f"validating {manifest}"))
-    validated = validate_manifest(manifest, course, repo_root, pr=pr, now=now)
+    validated = validate_manifest(
+        manifest, course, repo_root, pr=pr, now=now, allow_code_formats=allow_code_formats
+    )
     if course_file is not None:
         validated.course_sha256 = hashlib.sha256(course_file.read_bytes()).hexdigest()
     outcome_files["validated"] = validated.write(out_dir / VALIDATED)
@@ -118,7 +124,12 @@ def grade_manifest(
 
         notify(StageEvent("measure", "measuring every model in fresh processes"))
         run = measure_submission(
-            validated, course, repo_root, devices=devices, progress=_forward_measure(notify)
+            validated,
+            course,
+            repo_root,
+            devices=devices,
+            progress=_forward_measure(notify),
+            allow_code_formats=code_formats_allowed(pr, flag=allow_code_formats),
         )
         outcome_files["measurement"] = run.write(out_dir / MEASUREMENT)
         notify(StageEvent("verify", "checking the claims against the measured figures"))

@@ -1,4 +1,5 @@
-"""`grader grade MANIFEST [--course] [--out DIR] [--language ru|en]`: every local stage at once.
+"""`grader grade MANIFEST [--course] [--out DIR] [--language ru|en] [--allow-code-formats]`: every
+local stage at once.
 
 Exit codes: 0 every claim reproduced, 1 graded but not passed (a claim off, a failure, noise,
 something missing), 2 the manifest (or the course) could not be understood.
@@ -32,6 +33,14 @@ def grade_command(
     language: Annotated[
         Lang | None, typer.Option("--language", help="ru or en (default: the course's).")
     ] = None,
+    allow_code_formats: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code-formats",
+            help="An instructor allows TorchScript for this submission (what the PR's "
+            "`allow-torchscript` label does in CI).",
+        ),
+    ] = False,
 ) -> None:
     """Validate, measure, verify and report one submission; write every stage's document."""
     from rich.markup import escape
@@ -57,6 +66,7 @@ def grade_command(
             progress=show,
             language=language.value if language else None,
             course_file=course_path,
+            allow_code_formats=allow_code_formats,
         )
     print_outcome(outcome)
     raise typer.Exit(outcome.exit_code)

@@ -45,7 +45,11 @@ def measure_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     allow_code_formats: Annotated[
         bool,
-        typer.Option("--allow-code-formats", help="An instructor allows TorchScript for this submission."),
+        typer.Option(
+            "--allow-code-formats",
+            help="An instructor allows TorchScript for this submission (the workflow passes it "
+            "when the PR has the `allow-torchscript` label).",
+        ),
     ] = False,
 ) -> None:
     """Measure every model of a submission (size, latency, memory, quality), each phase in a fresh process."""

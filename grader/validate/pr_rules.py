@@ -46,6 +46,17 @@ class SubmissionLike(Protocol):
     def homework(self) -> int: ...
 
 
+def code_formats_allowed(pr: PullRequestContext | None, *, flag: bool = False) -> bool:
+    """Whether formats that carry code (TorchScript) may be loaded: the instructor's
+    `--allow-code-formats` on the command line, or their CODE_FORMAT_LABEL on the pull request.
+
+    Validation and measurement both ask this, so the label that lets a manifest through is the
+    one that lets its archive load. Labels come from the GitHub API (pr-context), never from the
+    PR's files, and only people with triage access can set them.
+    """
+    return flag or (pr is not None and CODE_FORMAT_LABEL in pr.labels)
+
+
 def parse_title(title: str) -> tuple[str, int] | None:
     """`Ml_Masters  hw 2` → ("ml_masters", 2); anything not of the form `<team> HW-<n>` → None."""
     match = _TITLE.fullmatch(title)

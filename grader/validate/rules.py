@@ -18,13 +18,14 @@ from grader.course.model import Course, Homework, Method
 from grader.findings import Finding, Location
 from grader.harness.tasks import TASKS
 from grader.harness.tasks.base import Task
+from grader.validate.pr_rules import CODE_FORMAT_LABEL
 from grader.validate.read import Entry
 from grader.validate.salvage import Part
 from grader.validate.task_names import task_hint
 from grader.yamlio import PositionMap
 
 # Formats whose files carry code the runtime would execute; measured only with an instructor's
-# permission (the `allow-torchscript` PR label, or `--allow-code-formats`).
+# permission (the CODE_FORMAT_LABEL PR label, or `--allow-code-formats`: pr_rules.code_formats_allowed).
 CODE_FORMATS = frozenset({"torchscript"})
 
 MANIFEST_NAME = "submission.yaml"
@@ -300,7 +301,7 @@ def check_code_formats(entries: list[Entry], positions: PositionMap, *, allowed:
                     expected="safetensors, onnx, openvino or tensorrt (built by the runner from ONNX)",
                     found=f"format: {fmt}",
                     hint="export to ONNX or save a safetensors checkpoint; if the homework needs "
-                    f"{fmt}, ask an instructor to add the `allow-torchscript` label to your PR",
+                    f"{fmt}, ask an instructor to add the `{CODE_FORMAT_LABEL}` label to your PR",
                 )
             )
     return findings

@@ -21,14 +21,17 @@ import numpy as np
 
 from grader.file_kinds import TORCHSCRIPT_SUFFIXES
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
+from grader.validate.pr_rules import CODE_FORMAT_LABEL
 
-# The PR label the workflow turns into LoadSpec.allow_code_formats.
-ALLOW_LABEL = "allow-code-formats"
+# The instructor's PR label that lets `grader measure` set LoadSpec.allow_code_formats (the same
+# label validation asks for: one name in messages, docs and rules).
+ALLOW_LABEL = CODE_FORMAT_LABEL
 ARCHIVE_SUFFIXES = TORCHSCRIPT_SUFFIXES  # one set for validation, fetch, size and this backend
 GATE_REASON = (
     "TorchScript archives contain code that runs when they are loaded, so the grader loads one only "
     f"after an instructor has reviewed the submission and added the `{ALLOW_LABEL}` label to the pull "
-    "request; until then this model is not measured (or submit safetensors / ONNX instead)"
+    "request (locally: `grader grade` or `grader measure` with `--allow-code-formats`); until then "
+    "this model is not measured (or submit safetensors / ONNX instead)"
 )
 
 
