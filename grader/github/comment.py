@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from grader.github.client import Comment, GitHubClient
+from grader.github.client import Comment, GitHubClient, GitHubError
 from grader.github.texts import text
 
 log = logging.getLogger("grader.github")
@@ -99,14 +99,28 @@ def upsert_sticky_comment(client: GitHubClient, number: int, mark: str, body: st
             return StickyResult("created", created.id)
         keep, pruned = _prune(client, number, ours)
         if keep.body != body:
-            client.edit_comment(number, keep.id, body)
+            return _edit_or_create(client, number, keep.id, body, pruned)
         return StickyResult("created" if keep.id == created.id else "edited", keep.id, pruned)
     keep, pruned = _prune(client, number, ours)
     if keep.body == body:
         log.info("comment %s is already up to date; not sent again", keep.id)
         return StickyResult("unchanged", keep.id, pruned)
-    client.edit_comment(number, keep.id, body)
-    return StickyResult("edited", keep.id, pruned)
+    return _edit_or_create(client, number, keep.id, body, pruned)
+
+
+def _edit_or_create(
+    client: GitHubClient, number: int, comment_id: int, body: str, pruned: tuple[int, ...]
+) -> StickyResult:
+    """Edit the comment; if someone deleted it since it was listed (404), post a new one: the team
+    must get its report, and stopping here would leave the PR without one."""
+    try:
+        client.edit_comment(number, comment_id, body)
+    except GitHubError as error:
+        if error.status != 404:
+            raise
+        log.warning("comment %s was deleted before it could be edited; posting a new one", comment_id)
+        return StickyResult("created", client.create_comment(number, body).id, pruned)
+    return StickyResult("edited", comment_id, pruned)
 
 
 def _prune(client: GitHubClient, number: int, ours: list[Comment]) -> tuple[Comment, tuple[int, ...]]:

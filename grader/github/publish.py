@@ -16,7 +16,7 @@ from grader.github.checks import (
     complete_check_run,
     conclusion_for,
 )
-from grader.github.client import CheckRunInfo, GitHubClient
+from grader.github.client import CheckRunInfo, GitHubClient, GitHubError
 from grader.github.comment import StickyResult, compose, marker, upsert_sticky_comment
 from grader.github.labels import LabelChange, labels_for, sync_labels
 from grader.verify.models import Grade
@@ -56,6 +56,8 @@ def publish_grade(
 
     Order: the comment (what students read), then the check run, then labels. Any GitHub failure
     propagates as GitHubError after the retries; the caller keeps the report in the job summary.
+    The check run is completed even when the comment failed: the announce step queued it, and a
+    required check left queued blocks the PR until someone regrades.
     """
     current = client.pull_request(number, with_files=False)
     if current.head_sha != expected_sha:
@@ -68,7 +70,12 @@ def publish_grade(
     language = grade.language
     mark = marker(grade.team, grade.homework)
     body, cut = compose(mark, rendered.comment, language=language, report_url=client.settings.run_url)
-    sticky = upsert_sticky_comment(client, number, mark, body)
+    comment_error: GitHubError | None = None
+    try:
+        sticky: StickyResult | None = upsert_sticky_comment(client, number, mark, body)
+    except GitHubError as error:
+        log.error("the comment on PR #%s failed (%s); completing the check run anyway", number, error)
+        sticky, comment_error = None, error
     check = complete_check_run(
         client,
         expected_sha,
@@ -78,6 +85,8 @@ def publish_grade(
         annotations=annotations_from_findings(grade.findings),
         language=language,
     )
+    if comment_error is not None:
+        raise comment_error  # after the check run: the caller reports it and exits 1
     labels = sync_labels(client, number, current.labels, labels_for(grade), language)
     return PublishResult(
         posted=True,
