@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,22 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~#])")
 _EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
+_INVISIBLE = frozenset({"Cf", "Cc"})  # Unicode's format and control characters
+
+
+def visible(text: str) -> str:
+    """Invisible characters written out as `⟨U+202E⟩`: bidi overrides and isolates would reorder
+    the rest of the line (a name that reads as another team's, a number shown backwards), and
+    zero-width characters make two different names look the same. Unicode calls them all format
+    (Cf) or control (Cc) characters; none belongs in a name, a claim or a message."""
+    return "".join(f"⟨U+{ord(c):04X}⟩" if unicodedata.category(c) in _INVISIBLE else c for c in text)
+
+
 def md(value: Any) -> str:
     """Text from a submission, made inert in Markdown: no tables broken by `|`, no HTML, no
-    links or images, no @mentions (a word joiner after @ keeps GitHub from notifying)."""
-    text = " ".join(str(value).split())
+    links or images, no @mentions (a word joiner after @ keeps GitHub from notifying), no bidi
+    overrides or zero-width characters (written out, see `visible`)."""
+    text = visible(" ".join(str(value).split()))
     text = _MD_SPECIAL.sub(r"\\\1", text)
     text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     return text.replace("@", "@\u2060")
@@ -162,7 +175,7 @@ def md(value: Any) -> str:
 
 def code(value: Any) -> str:
     """Inline code that survives backticks in the text (CommonMark: a longer fence)."""
-    text = " ".join(str(value).split()).replace("@", "@\u2060").replace("|", "\\|")
+    text = visible(" ".join(str(value).split())).replace("@", "@\u2060").replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
