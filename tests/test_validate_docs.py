@@ -47,7 +47,7 @@ def test_validation_codes_are_complete_and_well_formed() -> None:
     for doc in CODES:
         assert re.fullmatch(r"[YSUMAPCD]\d{3}", doc.code), doc.code
         assert doc.title and doc.example and doc.fix.endswith((".", ")")), doc.code
-    for prefix, count in {"Y": 6, "S": 6, "U": 7, "D": 4}.items():
+    for prefix, count in {"Y": 6, "S": 6, "U": 7, "D": 5}.items():
         assert [c for c in codes if c[0] == prefix] == [f"{prefix}{i:03d}" for i in range(1, count + 1)]
 
 

@@ -1,4 +1,9 @@
-"""The `fetched-artifacts` document that `grader fetch` writes: where each artifact is, its digests."""
+"""The `fetched-artifacts` document that `grader fetch` writes: where each artifact is, its digests.
+
+It carries the validated submission it was fetched for and the download cache it used, so that
+`grader measure fetched.json` measures exactly these files: from the same cache, with no download
+(grader.harness.command), and refuses to go on if their digests changed in between.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,16 @@ class FetchedItem(BaseModel):
 
 class FetchedArtifacts(Document):
     KIND = "fetched-artifacts"
+    VERSION = 2  # 2: the validated submission and the cache folder, for `grader measure`
     PRODUCER = "grader fetch"
 
     manifest_path: str
+    submission: ValidatedSubmission  # what was fetched: the next stage measures it
+    cache_dir: str  # the download cache the artifacts are in (absolute)
     artifacts: list[FetchedItem]
+
+    def item(self, key: str) -> FetchedItem | None:
+        return next((item for item in self.artifacts if item.key == key), None)
 
 
 def fetch_all(
@@ -61,4 +72,9 @@ def fetch_all(
                 notes=fetched.notes,
             )
         )
-    return FetchedArtifacts(manifest_path=validated.manifest_path, artifacts=items)
+    return FetchedArtifacts(
+        manifest_path=validated.manifest_path,
+        submission=validated,
+        cache_dir=str(cache.resolve()),
+        artifacts=items,
+    )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +16,8 @@ from grader.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from grader.course.model import Course
+    from grader.fetch.document import FetchedArtifacts
+    from grader.findings import Finding
     from grader.harness.models import MeasurementRun
     from grader.validate.document import ValidatedSubmission
 
@@ -24,7 +30,8 @@ def measure_command(
     submission: Annotated[
         Path,
         typer.Argument(
-            help="validated.json from `grader validate --out`, or a submission.yaml (validated first)."
+            help="validated.json from `grader validate --out`, fetched.json from `grader fetch --out` "
+            "(its files are measured, not fetched again), or a submission.yaml (validated first)."
         ),
     ],
     course: CourseOption = None,
@@ -60,17 +67,23 @@ def measure_command(
     loaded = load_course(course_path)
     repo_root = repo or find_repo_root(course_path.parent) or course_path.parent
     wanted = _devices(devices)
-    validated = _read_submission(submission, loaded, repo_root)
-    with _ProgressBar(quiet) as progress:
+    fetched = _read_fetched(submission)
+    validated = _read_submission(submission, loaded, repo_root, fetched)
+    if fetched is not None:
+        _check_fetched_present(fetched, submission)
+    with _ProgressBar(quiet) as progress, _no_downloads(fetched is not None):
         run = measure_submission(
             validated,
             loaded,
             repo_root,
             devices=wanted,
             progress=progress,
+            cache_dir=Path(fetched.cache_dir) if fetched is not None else None,
             work_dir=keep,
             allow_code_formats=allow_code_formats,
         )
+    if fetched is not None:
+        _check_same_files(run, fetched, submission)
     run.write(out)
     print_measurement_summary(run)
     err.print(f"wrote {out}", highlight=False)
@@ -132,10 +145,32 @@ def _devices(raw: str | None) -> list[str] | None:
     return names
 
 
-def _read_submission(path: Path, course: Course, repo_root: Path) -> ValidatedSubmission:
+def _read_fetched(path: Path) -> FetchedArtifacts | None:
+    """The fetch stage's document when ``path`` is one (by its `kind`), else None."""
+    from grader.fetch.document import FetchedArtifacts
+
+    if path.suffix.lower() in (".yaml", ".yml") or _document_kind(path) != FetchedArtifacts.KIND:
+        return None
+    return FetchedArtifacts.read(path)
+
+
+def _document_kind(path: Path) -> str | None:
+    """The `kind` a JSON stage document declares; None when unreadable (its reader then says why)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data.get("kind") if isinstance(data, dict) else None
+
+
+def _read_submission(
+    path: Path, course: Course, repo_root: Path, fetched: FetchedArtifacts | None = None
+) -> ValidatedSubmission:
     from grader.validate.document import ValidatedSubmission
 
-    if path.suffix.lower() in (".yaml", ".yml"):
+    if fetched is not None:
+        validated = fetched.submission
+    elif path.suffix.lower() in (".yaml", ".yml"):
         from grader.validate.manifest import validate_manifest
 
         validated = validate_manifest(path, course, repo_root)
@@ -151,6 +186,84 @@ def _read_submission(path: Path, course: Course, repo_root: Path) -> ValidatedSu
         )
         raise typer.Exit(ExitCode.BAD_INPUT)
     return validated
+
+
+# --- measuring what `grader fetch` fetched --------------------------------------------------------
+
+
+@contextmanager
+def _no_downloads(active: bool) -> Iterator[None]:
+    """While active, Hugging Face artifacts come only from the local hub cache.
+
+    Measuring fetched.json measures the files `grader fetch` got: measure_submission checks and
+    digests each artifact again (from the same cache: a URL's folder is keyed by its sha256, a
+    Hub revision is staged from the hub cache), but must not download anything a second time.
+    """
+    if not active:
+        yield
+        return
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"  # grader.fetch.hf then asks for local files only
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+
+
+def _check_fetched_present(fetched: FetchedArtifacts, path: Path) -> None:
+    """Every fetched artifact's folder is still here (not fetched on another machine, not cleaned)."""
+    from grader.errors import InputError
+
+    missing = [
+        _stale(path, index, item.key, f"its folder {item.root} is gone", "the folder `grader fetch` filled")
+        for index, item in enumerate(fetched.artifacts)
+        if item.ok and item.root and not Path(item.root).is_dir()
+    ]
+    if missing:
+        raise InputError(missing)
+
+
+def _check_same_files(run: MeasurementRun, fetched: FetchedArtifacts, path: Path) -> None:
+    """The files measured are the files fetched, byte for byte (by their sha256)."""
+    from grader.errors import InputError
+
+    changed = []
+    for model in run.models:
+        item = fetched.item(model.key)
+        if item is None or not item.ok or not model.artifact_digests or model.artifact_digests == item.files:
+            continue
+        differ = sorted(
+            name
+            for name in set(item.files) | set(model.artifact_digests)
+            if item.files.get(name) != model.artifact_digests.get(name)
+        )
+        index = fetched.artifacts.index(item)
+        changed.append(
+            _stale(
+                path,
+                index,
+                item.key,
+                f"{', '.join(differ[:5])} changed since it was fetched",
+                "the same files",
+            )
+        )
+    if changed:
+        raise InputError(changed)
+
+
+def _stale(path: Path, index: int, key: str, what: str, expected: str) -> Finding:
+    from grader.findings import Finding, Location
+
+    return Finding(
+        code="D005",
+        location=Location(file=str(path), field=f"artifacts[{index}]"),
+        message=f"{key}: {what}, so these are not the files that were fetched and checked",
+        expected=expected,
+        hint="run `grader fetch` again and measure the fetched.json it writes (or measure validated.json)",
+    )
 
 
 class _ProgressBar:

@@ -465,4 +465,11 @@ CODES: list[CodeDoc] = [
         '{"kind": "measurement-run", "schema_version": 1, "models": "?"}',
         "Produce the file again with the command named in the hint; do not edit it by hand.",
     ),
+    CodeDoc(
+        "D005",
+        "Fetched files changed or gone since `grader fetch`",
+        "grader measure fetched.json   # model.safetensors changed since it was fetched",
+        "Run `grader fetch` again and measure the fetched.json it writes: only files that were fetched "
+        "and checked are measured.",
+    ),
 ]
