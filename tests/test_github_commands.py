@@ -339,6 +339,8 @@ def test_find_grade_takes_only_an_artifact_from_a_grader_run(fake, work):
         "head-sha": HEAD,
         "artifact": name,
         "run-id": str(trusted.id),
+        "team": "ml_masters",  # from the PR's changed files, via the API: collect checks the grade
+        "homework": "2",
     }
 
 
@@ -355,7 +357,19 @@ def test_find_grade_without_a_grade_asks_for_a_regrade(fake, work):
         "head-sha": HEAD,
         "artifact": grade_artifact_name(7, HEAD),
         "run-id": "",
+        "team": "ml_masters",
+        "homework": "2",
     }
+
+
+def test_find_grade_refuses_a_pr_whose_team_cannot_be_told(fake, work):
+    fake.repo.pulls[7].merged = True
+    fake.repo.pulls[7].files = [
+        {"filename": "submissions/ml_masters/hw-2/submission.yaml", "status": "modified"},
+        {"filename": "submissions/compressors/hw-3/submission.yaml", "status": "added"},
+    ]
+    result = invoke(fake, work, ["find-grade", "--pr", "7"])
+    assert result.exit_code == 2 and "exactly one" in result.output
 
 
 def test_find_grade_refuses_an_unmerged_pr(fake, work):

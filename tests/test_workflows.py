@@ -23,6 +23,9 @@ WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = ("ci", "grade", "leaderboard", "regrade")
 PRIVILEGED = ("grade", "leaderboard", "regrade")  # run with the base repository's token on PR events
 DEFAULT_BRANCH = "${{ github.event.repository.default_branch }}"
+# The commit of the default branch that grade.yml's validate job checked out (its `grader-sha`
+# output): the write jobs check out exactly that commit.
+VALIDATED_GRADER = "${{ needs.validate.outputs.grader-sha }}"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 # Text an outsider controls, by way of the event: never in a script.
 UNTRUSTED = re.compile(
@@ -97,7 +100,8 @@ def test_privileged_workflows_never_check_out_the_pr(workflows, name):
         uses = step.get("uses", "")
         if uses.startswith("actions/checkout@"):
             options = step.get("with", {})
-            assert options.get("ref") == DEFAULT_BRANCH, (name, job_id, step)
+            allowed = {DEFAULT_BRANCH} | ({VALIDATED_GRADER} if name == "grade" else set())
+            assert options.get("ref") in allowed, (name, job_id, step)
             assert "repository" not in options, (name, job_id)
         script = step.get("run", "")
         assert not re.search(
@@ -110,6 +114,63 @@ def test_privileged_workflows_never_check_out_the_pr(workflows, name):
     text = (WORKFLOWS / f"{name}.yml").read_text(encoding="utf-8")
     assert "github.event.pull_request.head" not in text
     assert "merge_commit_sha" not in text
+
+
+def test_the_validated_grader_commit_is_the_default_branch_checkout(workflows):
+    validate = workflows["grade"]["jobs"]["validate"]
+    assert validate["outputs"]["grader-sha"] == "${{ steps.grader.outputs.sha }}"
+    step = next(s for s in validate["steps"] if s.get("id") == "grader")
+    assert step["run"].strip() == 'echo "sha=$(git -C src rev-parse HEAD)" >> "$GITHUB_OUTPUT"'
+    (checkout,) = [s for s in validate["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["ref"] == DEFAULT_BRANCH and checkout["with"]["path"] == "src"
+
+
+def _writes(job: dict[str, Any]) -> bool:
+    return any(level == "write" for level in (job.get("permissions") or {}).values())
+
+
+def test_jobs_with_a_write_token_never_run_code_from_an_artifact(workflows):
+    """Any job of a run can upload artifacts (the self-hosted measuring job too): a job that holds
+    a write token installs the grader from its own checkout of the default branch, never from one."""
+    write_jobs = [
+        (name, job_id, job)
+        for name, workflow in workflows.items()
+        for job_id, job in workflow["jobs"].items()
+        if _writes(job) and "steps" in job
+    ]
+    assert {(n, j) for n, j, _ in write_jobs} >= {("grade", "announce"), ("grade", "report")}
+    for name, job_id, job in write_jobs:
+        downloaded = [
+            s["with"]["name"]
+            for s in job["steps"]
+            if s.get("uses", "").startswith("actions/download-artifact@")
+        ]
+        assert "grader-src" not in downloaded, (name, job_id)
+        scripts = "\n".join(s.get("run", "") for s in job["steps"])
+        assert not re.search(r"\btar\b|\bunzip\b|pip install [^-]|\.whl", scripts), (name, job_id)
+        checkouts = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+        assert checkouts and checkouts[0] is job["steps"][0], (name, job_id)
+        assert checkouts[0]["with"]["path"] == "src"
+        installs = [s["run"] for s in job["steps"] if "install-grader.sh" in s.get("run", "")]
+        assert installs == ["src/.github/scripts/install-grader.sh src cpu"], (name, job_id)
+
+
+def test_the_leaderboard_checks_the_grade_against_the_api(workflows):
+    board = workflows["leaderboard"]["jobs"]
+    outputs = board["find"]["outputs"]
+    for key in ("head-sha", "team", "homework"):
+        assert outputs[key] == f"${{{{ steps.find.outputs.{key} }}}}"  # written by `grader find-grade`
+    (step,) = [s for s in board["publish"]["steps"] if "push-results.sh" in s.get("run", "")]
+    env = step["env"]
+    assert env["PR_NUMBER"] == "${{ needs.find.outputs.pr }}"
+    assert env["HEAD_SHA"] == "${{ needs.find.outputs.head-sha }}"
+    assert env["TEAM"] == "${{ needs.find.outputs.team }}"
+    assert env["HOMEWORK"] == "${{ needs.find.outputs.homework }}"
+    script = " ".join(step["run"].split())
+    assert (
+        'grader collect "$1" --pr "$PR_NUMBER" --expected-sha "$HEAD_SHA" --team "$TEAM" '
+        '--homework "$HOMEWORK"' in script.replace("\\ ", "")
+    )
 
 
 def test_every_checkout_drops_its_credentials(workflows):

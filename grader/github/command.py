@@ -357,6 +357,17 @@ def regrade_permission_command(
 # --- leaderboard ---------------------------------------------------------------------------------
 
 
+_MANIFEST_PATH = re.compile(
+    r"^submissions/([a-z0-9][a-z0-9_-]{0,39})/hw-([1-9][0-9]{0,3})/submission\.ya?ml$"
+)
+
+
+def submission_identity(paths: list[str]) -> tuple[str, int] | None:
+    """(team, homework) of the one manifest the PR changes, from its path; None unless exactly one."""
+    found = {(m.group(1), int(m.group(2))) for m in map(_MANIFEST_PATH.match, paths) if m}
+    return found.pop() if len(found) == 1 else None
+
+
 @app.command("find-grade")
 @friendly
 def find_grade_command(
@@ -370,16 +381,29 @@ def find_grade_command(
     from grader.github.runs import find_grade_artifact, grade_artifact_name
 
     with _github() as client:
-        info = client.pull_request(pr, with_files=False)
+        info = client.pull_request(pr, with_files=True)
         if require_merged and not info.merged:
             err.print(f"PR #{pr} is not merged; nothing goes to the leaderboard", style="red", markup=False)
             raise typer.Exit(ExitCode.CHECKS_FAILED)
+        identity = submission_identity(info.touched_paths())
+        if identity is None:
+            err.print(
+                f"PR #{pr} does not change exactly one submissions/<team>/hw-<n>/submission.yaml; "
+                "whose record it would be cannot be told from the API",
+                style="red",
+                markup=False,
+            )
+            raise typer.Exit(ExitCode.BAD_INPUT)
         found = find_grade_artifact(client, pr, info.head_sha)
+    # The publish job checks the grade against these (grader collect --pr --expected-sha --team
+    # --homework): all four come from the API here, never from the artifact.
     outputs = {
         "found": _bool(found is not None),
         "head-sha": info.head_sha,
         "artifact": found.name if found else grade_artifact_name(pr, info.head_sha),
         "run-id": str(found.run_id) if found else "",
+        "team": identity[0],
+        "homework": str(identity[1]),
     }
     _write_outputs(github_output, outputs)
     if found:

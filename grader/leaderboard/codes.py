@@ -28,4 +28,11 @@ CODES: list[CodeDoc] = [
         "again: the leaderboard never writes itself into an empty README, which would drop the "
         "course's text.",
     ),
+    CodeDoc(
+        "L004",
+        "The grade does not belong to the merged PR",
+        "grade.json: pull_request.number 12, team beta   # the API says PR #7 of team alpha",
+        "Nothing is collected. Grade the merged commit again (`/regrade`, or run the leaderboard "
+        "workflow by hand): its grade then carries the PR, commit, team and homework the API reports.",
+    ),
 ]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
+from grader.errors import InputError
 from grader.exitcodes import ExitCode
 
 ResultsOption = Annotated[
@@ -28,12 +29,37 @@ def _root() -> Path:
 def collect_command(
     grade: Annotated[Path, typer.Argument(help="The grade JSON of a merged PR (from `grader verify`).")],
     results: ResultsOption = None,
+    pr: Annotated[
+        int | None, typer.Option("--pr", min=1, help="The PR the grade must belong to (from the API).")
+    ] = None,
+    expected_sha: Annotated[
+        str | None, typer.Option("--expected-sha", help="The merged head SHA the grade must be of (API).")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option("--team", help="The PR's team (from its changed files).")
+    ] = None,
+    homework: Annotated[
+        int | None, typer.Option("--homework", min=1, help="The PR's homework (from its changed files).")
+    ] = None,
 ) -> None:
-    """File a merged PR's verified record; a newer record is never replaced by an older one."""
+    """File a merged PR's verified record; a newer record is never replaced by an older one.
+
+    With --pr, --expected-sha, --team and --homework (the leaderboard workflow passes all four,
+    read from the GitHub API), a grade that names another PR, commit, team or homework is refused
+    (L004, exit 2): the grade is an artifact, and the API is the authority on whose it is.
+    """
     from grader.leaderboard import NotCollectableError, collect_record
+    from grader.leaderboard.records import Provenance, provenance_findings
     from grader.verify.models import Grade
 
     loaded = Grade.read(grade)
+    given = [pr, expected_sha, team, homework]
+    if any(value is not None for value in given):
+        if pr is None or expected_sha is None or team is None or homework is None:
+            raise typer.BadParameter("give all of --pr, --expected-sha, --team and --homework, or none")
+        problems = provenance_findings(loaded, Provenance(pr, expected_sha, team, homework), str(grade))
+        if problems:
+            raise InputError(problems)
     folder = results or _root() / "leaderboard" / "results"
     try:
         outcome = collect_record(loaded, folder)

@@ -81,6 +81,41 @@ class NotCollectableError(Exception):
     """The grade has nothing verified to show (it did not validate, or names no team/homework)."""
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """Who a grade must belong to, as the GitHub API says (the leaderboard's find job): a grade is
+    an artifact, and any job of a run can upload one; these facts never come from an artifact."""
+
+    pr: int
+    head_sha: str
+    team: str
+    homework: int
+
+
+def provenance_findings(grade: Grade, expected: Provenance, file: str) -> list[Finding]:
+    """One finding per fact where ``grade`` disagrees with the API; [] when it belongs to the PR."""
+    pull = grade.pull_request
+    facts = [
+        ("pull_request.number", str(expected.pr), str(pull.number) if pull else "none"),
+        ("pull_request.head_sha", expected.head_sha, pull.head_sha if pull else "none"),
+        ("team", expected.team, str(grade.team)),
+        ("homework", str(expected.homework), str(grade.homework)),
+    ]
+    return [
+        Finding(
+            code="L004",
+            location=Location(file=file, field=name),
+            message=f"the grade does not belong to PR #{expected.pr}: its {name} is not the API's",
+            expected=f"{want} (from the GitHub API)",
+            found=have,
+            hint="nothing was collected; the grade artifact was made for another PR, commit or team "
+            "(or altered): grade the merged commit again with /regrade",
+        )
+        for name, want, have in facts
+        if want != have
+    ]
+
+
 def record_from_grade(grade: Grade) -> LeaderboardRecord:
     if grade.verdict is Verdict.INVALID or not grade.entries:
         raise NotCollectableError(
