@@ -284,8 +284,36 @@ def test_unsafe_tar_members_and_bombs_are_refused(tmp_path: Path) -> None:
     out.mkdir()
     with pytest.raises(DownloadError, match="is a link"):
         unpack(tar_with(link), out, max_bytes=10_000)
-    with pytest.raises(DownloadError, match="passes the size limit"):
+    with pytest.raises(DownloadError, match="more than its budget"):  # declared: refused before writing
         unpack(tar_with(bomb), out, max_bytes=10_000)
+    assert not any(out.rglob("zeros"))
+
+
+def test_a_zip_bomb_is_refused_before_a_byte_is_written(tmp_path: Path) -> None:
+    """100 MB of zeros in a ~100 KB zip: far past the archive's own unpack budget (40× its size,
+    at least 16 MiB), though well within a 20 000 MiB artifact limit."""
+    archive = tmp_path / "bomb.zip"
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("model/model.safetensors", "w", force_zip64=True) as member,
+    ):
+        for _ in range(100):
+            member.write(b"\0" * 2**20)
+    assert archive.stat().st_size < 1_000_000
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DownloadError, match="more than its budget"):
+        unpack(archive, out, max_bytes=20_000 * 2**20)
+    assert list(out.iterdir()) == []
+
+
+def test_an_archive_of_many_tiny_files_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "many.zip"
+    archive.write_bytes(zip_bytes({f"f{i}": b"" for i in range(10_001)}))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(DownloadError, match="10,001 files"):
+        unpack(archive, out, max_bytes=10_000)
 
 
 # --- Hugging Face, offline from a pre-filled cache -----------------------------------------------------

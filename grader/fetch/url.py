@@ -27,6 +27,13 @@ from grader.fetch.safety import CHUNK, safe_relative_name
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 COMPLETE_MARKER = ".grader-complete.json"
+# The unpack budget of its own: model weights barely compress (even pruned ones rarely pass
+# 10×), while a zip bomb expands a thousandfold. An archive may unpack to UNPACK_RATIO times its
+# size (at least UNPACK_FLOOR_BYTES, at most the artifact limit) into at most MAX_MEMBERS files;
+# the declared sizes are checked before a byte is written, the real ones while writing.
+UNPACK_RATIO = 40
+UNPACK_FLOOR_BYTES = 16 * 2**20
+MAX_MEMBERS = 10_000
 USER_AGENT = "compression-grader (+https://github.com)"
 
 
@@ -87,14 +94,19 @@ def download(url: str, dest: Path, *, sha256: str, max_bytes: int, timeout_s: fl
     return written
 
 
+def unpack_budget(archive_bytes: int, max_bytes: int) -> int:
+    return min(max_bytes, max(UNPACK_FLOOR_BYTES, UNPACK_RATIO * archive_bytes))
+
+
 def unpack(archive: Path, dest: Path, *, max_bytes: int) -> None:
     """Extract ``archive`` into ``dest`` (which must exist), member by member, refusing tricks."""
     name = archive.name.lower()
+    budget = unpack_budget(archive.stat().st_size, max_bytes)
     try:
         if name.endswith(".zip"):
-            _unpack_zip(archive, dest, max_bytes)
+            _unpack_zip(archive, dest, budget)
         else:
-            _unpack_tar(archive, dest, max_bytes)
+            _unpack_tar(archive, dest, budget)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as error:
         raise DownloadError(f"{archive.name} is not a readable archive: {error}") from None
 
@@ -106,6 +118,19 @@ def _target(dest: Path, raw_name: str) -> Path:
             f"the archive member {raw_name!r} has an absolute path or climbs out with `..`; refused"
         )
     return dest / name
+
+
+def _check_declared(sizes: list[int], budget: int) -> None:
+    """Refuse before extracting: too many members, or more bytes declared than the budget allows
+    (zipfile never hands out more than a member's declared size; tar sizes are exact)."""
+    if len(sizes) > MAX_MEMBERS:
+        raise DownloadError(f"the archive holds {len(sizes):,} files, more than {MAX_MEMBERS:,}; refused")
+    declared = sum(sizes)
+    if declared > budget:
+        raise DownloadError(
+            f"the archive would unpack to {declared:,} bytes, more than its budget of {budget:,} "
+            f"({UNPACK_RATIO}× its size, within the artifact limit); refused"
+        )
 
 
 def _copy_member(source: IO[bytes], target: Path, budget: list[int]) -> None:
@@ -123,6 +148,7 @@ def _copy_member(source: IO[bytes], target: Path, budget: list[int]) -> None:
 def _unpack_zip(archive: Path, dest: Path, max_bytes: int) -> None:
     budget = [max_bytes]
     with zipfile.ZipFile(archive) as zf:
+        _check_declared([info.file_size for info in zf.infolist()], max_bytes)
         for info in zf.infolist():
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
@@ -138,7 +164,10 @@ def _unpack_zip(archive: Path, dest: Path, max_bytes: int) -> None:
 def _unpack_tar(archive: Path, dest: Path, max_bytes: int) -> None:
     budget = [max_bytes]
     with tarfile.open(archive, mode="r:*") as tf:
-        for member in tf:
+        # Listing a compressed tar decompresses it once, in bounded memory (members are headers).
+        members = tf.getmembers()
+        _check_declared([m.size for m in members if m.isfile()], max_bytes)
+        for member in members:
             if member.issym() or member.islnk():
                 raise DownloadError(f"the archive member {member.name!r} is a link; refused")
             if not (member.isfile() or member.isdir()):
