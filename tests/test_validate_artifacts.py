@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from harness_support import write_tokenizer
 from onnx import TensorProto, helper, numpy_helper
 
 from grader.course import load_course
@@ -191,6 +192,7 @@ def test_openvino_weights_bin_is_not_a_pickle(root: Path) -> None:
     ir.mkdir()
     (ir / "model.xml").write_text("<net/>")
     (ir / "model.bin").write_bytes(b"\0" * 16)
+    write_tokenizer(ir)  # the side file a text model needs beside its graph (A016)
     assert validate(root, "ov/", fmt="openvino").ok
     assert validate(root, "ov/model.xml", fmt="openvino").ok
     (ir / "model.bin").unlink()
@@ -255,6 +257,7 @@ def test_a_pickle_renamed_to_safetensors_is_caught_by_its_header(root: Path) -> 
 
 def test_onnx_file_and_folder(root: Path) -> None:
     tiny_onnx(root / HW2 / "onnx" / "model.onnx", external=True)
+    write_tokenizer(root / HW2 / "onnx")  # the side file a text model needs beside its graph (A016)
     folder = validate(root, "onnx/", fmt="onnx")
     assert folder.ok, folder.findings
     single = validate(root, "onnx/model.onnx", fmt="onnx")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness_support import write_tokenizer
 from typer.testing import CliRunner
 
 from grader.cli import app
@@ -312,9 +313,10 @@ def test_torchscript_needs_permission(repo: Repo) -> None:
     text = VALID.replace("      path: model/\n", "      path: scripted.pt\n    format: torchscript\n")
     path = repo.put(text)
     (path.parent / "scripted.pt").write_bytes(b"PK\x03\x04")
+    write_tokenizer(path.parent)  # the side file a text model needs beside its archive (A016)
     refused = repo.validate(path)
     assert errors(refused) == [("M010", line_of(text, "format: torchscript"))]
-    assert "allow-torchscript" in refused.findings[0].hint
+    assert "allow-torchscript" in next(f.hint for f in refused.findings if f.code == "M010")
     assert repo.validate(path, allow_code_formats=True).ok
     pr = PullRequestContext(
         number=1,

@@ -336,6 +336,21 @@ CODES: list[CodeDoc] = [
         "Quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX or OpenVINO "
         "export; bitsandbytes quantizes at load time, so there is no quantized file to grade.",
     ),
+    CodeDoc(
+        "A016",
+        "Exported model without the side file its task needs",
+        "format: onnx\nartifact: {path: onnx/model.onnx}   # text-classification, no onnx/tokenizer.json",
+        "Save the tokenizer (text tasks), preprocessor_config.json (images, audio) or vocab.json (CTC "
+        "speech models) into the export's folder: `tokenizer.save_pretrained(folder)`, "
+        "`processor.save_pretrained(folder)`. `optimum-cli export onnx` writes them for you.",
+    ),
+    CodeDoc(
+        "A017",
+        "Exported classifier without id2label (warning)",
+        "format: onnx\nartifact: {path: onnx/}   # no config.json with id2label in onnx/",
+        "Copy the checkpoint's config.json beside the export (`model.config.save_pretrained(folder)`): "
+        "its id2label names the classes; without it they are matched to the dataset's labels by position.",
+    ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(
         "P001",

@@ -21,6 +21,7 @@ from grader.validate.claims import ClaimRules, read_claims
 from grader.validate.document import PullRequestContext, ValidatedEntry, ValidatedSubmission
 from grader.validate.pr_rules import CODE_FORMAT_LABEL, check_pull_request, manifest_paths_in
 from grader.validate.read import ManifestRead, read_manifest
+from grader.validate.side_files import entry_side_files
 from grader.yamlio import LoadedYaml, PositionMap, load_yaml_file
 
 
@@ -108,6 +109,7 @@ def _check_manifest(
     findings += rules.check_location(place, top, course, positions)
 
     claim_rules = _claim_rules(read, course, homework)
+    graded_task = top.get("task") if top.get("task") in course.tasks else None  # else M004 says it
     checker = ArtifactChecker(place, positions, max_bytes=course.runner.limits.artifact_max_mib * int(MIB))
     entries = []
     for entry in read.entries:
@@ -120,6 +122,8 @@ def _check_manifest(
         )
         artifact_dir, artifact_findings = checker.check(entry)
         findings += claims.findings + artifact_findings
+        if not any(f.is_error for f in artifact_findings):  # a refused model needs no side files
+            findings += entry_side_files(entry, artifact_dir, place, positions, graded_task)
         model = entry.model
         if model is not None:
             entries.append(
