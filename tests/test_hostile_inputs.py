@@ -403,3 +403,95 @@ def test_grader_validate_refuses_each_case_quickly_in_bounded_memory(root: Path,
     assert f" {code} error:" in output and "Traceback" not in output and "internal error" not in output
     assert seconds < MAX_SECONDS, f"{seconds:.1f} s"
     assert peak_mib < MAX_RSS_MIB, f"{peak_mib:.0f} MiB"
+
+
+# --- the same checks on what `grader fetch` downloads (hf: and url:, unseen by validation) -------
+
+
+@pytest.mark.parametrize(
+    ("config", "extra", "code"),
+    [
+        ({"model_type": "bert", "auto_map": {"AutoModel": "m.M"}}, {}, "A014"),
+        ({"model_type": "bert", "quantization_config": {"quant_method": "bitsandbytes"}}, {}, "A015"),
+        ({"model_type": "bert"}, {"tokenizer.json": '{"model": {"type": "BPE", "vocab": 7}}'}, "A013"),
+    ],
+    ids=["auto-map", "bitsandbytes", "bad-tokenizer"],
+)
+def test_fetch_refuses_a_downloaded_folder_the_runner_would_refuse(
+    tmp_path: Path, config: dict, extra: dict, code: str
+) -> None:
+    from grader.fetch.artifact import FetchedArtifact, FetchError, _check_contents
+    from grader.fetch.safety import UnsafeArtifactError
+
+    folder = checkpoint(tmp_path / "snapshot", config=json.dumps(config))
+    for name, text in extra.items():
+        (folder / name).write_text(text)
+    fetched = FetchedArtifact(root=folder, files={p.name: "" for p in folder.iterdir()}, source="hf://t/m@r")
+    with pytest.raises((UnsafeArtifactError, FetchError), match=code):
+        _check_contents(fetched, "safetensors")
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    for name in extra:
+        (folder / name).unlink()
+    _check_contents(FetchedArtifact(root=folder, files={p.name: "" for p in folder.iterdir()}), "safetensors")
+
+
+# --- ONNX loops that never end (A018) ---------------------------------------------------------
+
+
+def loop_model(path: Path, *, trips: int | None, body_condition: str) -> Path:
+    """y = x after a Loop of ``trips`` iterations (None: no trip count); the body's condition is
+    its input passed through ("passthrough"), a constant true ("true") or computed ("computed")."""
+    cond_in = helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])
+    iteration = helper.make_tensor_value_info("i", TensorProto.INT64, [])
+    state_in = helper.make_tensor_value_info("s_in", TensorProto.FLOAT, [1])
+    state_out = helper.make_tensor_value_info("s_out", TensorProto.FLOAT, [1])
+    body_nodes = [helper.make_node("Identity", ["s_in"], ["s_out"])]
+    if body_condition == "passthrough":
+        body_nodes.append(helper.make_node("Identity", ["cond_in"], ["cond_out"]))
+    elif body_condition == "true":
+        body_nodes.append(
+            helper.make_node("Constant", [], ["cond_out"], value=helper.make_tensor("t", 9, [], [1]))
+        )
+    else:
+        limit = helper.make_tensor("limit", TensorProto.INT64, [], [10])
+        body_nodes.append(helper.make_node("Less", ["i", "limit"], ["cond_out"]))
+    cond_out = helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])
+    body = helper.make_graph(
+        body_nodes,
+        "body",
+        [iteration, cond_in, state_in],
+        [cond_out, state_out],
+        [limit] if body_condition == "computed" else [],
+    )
+    initializers = [helper.make_tensor("cond", TensorProto.BOOL, [], [1])]
+    if trips is not None:
+        initializers.append(helper.make_tensor("M", TensorProto.INT64, [], [trips]))
+    loop = helper.make_node(
+        "Loop", ["M" if trips is not None else "", "cond", "x"], ["y"], name="spin", body=body
+    )
+    graph = helper.make_graph(
+        [loop],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        initializers,
+    )
+    onnx.save_model(helper.make_model(graph), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("trips", "condition"),
+    [(2**63 - 1, "passthrough"), (None, "true"), (10**9, "true")],
+    ids=["2^63-1-passthrough", "no-trip-count-constant-true", "10^9-constant-true"],
+)
+def test_an_onnx_loop_that_never_ends_is_refused(root: Path, trips: int | None, condition: str) -> None:
+    loop_model(root / HW2 / "model.onnx", trips=trips, body_condition=condition)
+    finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A018")
+    assert "'spin'" in finding.found
+
+
+@pytest.mark.parametrize(("trips", "condition"), [(16, "passthrough"), (2**63 - 1, "computed")])
+def test_bounded_or_computed_loops_pass(root: Path, trips: int, condition: str) -> None:
+    loop_model(root / HW2 / "model.onnx", trips=trips, body_condition=condition)
+    assert "A018" not in {f.code for f in validate_artifact(root, "model.onnx", fmt="onnx").findings}

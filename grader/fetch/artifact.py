@@ -207,3 +207,19 @@ def _check_contents(fetched: FetchedArtifact, fmt: str) -> None:
         xml_stems = {n[: -len(".xml")] for n in names if n.lower().endswith(".xml")}
         names = [n for n in names if not (n.lower().endswith(".bin") and n[: -len(".bin")] in xml_stems)]
     check_no_pickles(names)
+    if fetched.model_file is None:
+        _check_folder_contents(fetched, fmt)
+
+
+def _check_folder_contents(fetched: FetchedArtifact, fmt: str) -> None:
+    """What validation checks in a `path:` artifact (JSON files, `auto_map`, quantization), for the
+    `hf:` and `url:` artifacts validation could not see: refused here as the submission's fault,
+    before a loader on the GPU runner fails on them."""
+    from grader.findings import Location
+    from grader.validate.contents import content_findings
+
+    sizes = {rel: (fetched.root / rel).stat().st_size for rel in fetched.files}
+    location = Location(file=fetched.source or str(fetched.root))
+    errors = [f for f in content_findings(fetched.root, sizes, fmt, location, set()) if f.is_error]
+    if errors:
+        raise UnsafeArtifactError("; ".join(f"{f.code} {f.message}" for f in errors))

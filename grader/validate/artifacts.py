@@ -24,6 +24,7 @@ from grader.manifest.model import Artifact
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.units import human_bytes, human_mib
 from grader.validate.contents import content_findings
+from grader.validate.onnx_loops import MAX_LOOP_TRIPS, endless_loops
 from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace, did_you_mean, first_link
 from grader.yamlio import PositionMap
@@ -187,6 +188,21 @@ class ArtifactChecker:
                 extra += os.lstat(data).st_size
         if not findings:  # the tensors' data only once every external file is known to be safe
             findings += _onnx_tensor_findings(model, model_file, location)
+        loops = endless_loops(model)
+        if loops:
+            findings.append(
+                Finding(
+                    code="A018",
+                    location=location,
+                    message=f"{model_file.name} has a loop that never ends: it would hold the runner for "
+                    "the whole time limit of every phase",
+                    expected=f"Loop nodes with a trip count of at most {MAX_LOOP_TRIPS:,}, or a condition "
+                    "their body computes",
+                    found="; ".join(loops[:3]),
+                    hint="export with tracing (torch.onnx.export unrolls Python loops), or give the Loop "
+                    "its real trip count",
+                )
+            )
         domains = _custom_domains(model)
         if domains:
             findings.append(

@@ -351,6 +351,13 @@ CODES: list[CodeDoc] = [
         "Copy the checkpoint's config.json beside the export (`model.config.save_pretrained(folder)`): "
         "its id2label names the classes; without it they are matched to the dataset's labels by position.",
     ),
+    CodeDoc(
+        "A018",
+        "ONNX loop that never ends",
+        "Loop with trip count 9223372036854775807 whose body returns its condition unchanged",
+        "Export with tracing (torch.onnx.export unrolls Python loops), or give the Loop its real trip "
+        "count (at most 100 000).",
+    ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(
         "P001",
