@@ -495,3 +495,18 @@ def test_an_onnx_loop_that_never_ends_is_refused(root: Path, trips: int | None, 
 def test_bounded_or_computed_loops_pass(root: Path, trips: int, condition: str) -> None:
     loop_model(root / HW2 / "model.onnx", trips=trips, body_condition=condition)
     assert "A018" not in {f.code for f in validate_artifact(root, "model.onnx", fmt="onnx").findings}
+
+
+def test_an_onnx_graph_with_a_precompiled_engine_is_refused(root: Path) -> None:
+    """EPContext nodes carry a compiled engine blob: the onnxruntime backend refuses them, so does
+    validation (they sit in the com.microsoft domain, which the custom-domain check lets through)."""
+    node = helper.make_node("EPContext", ["x"], ["y"], name="trt_engine", domain="com.microsoft")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save_model(helper.make_model(graph), str(root / HW2 / "model.onnx"))
+    finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A006")
+    assert "trt_engine" in finding.found

@@ -22,6 +22,7 @@ from grader.file_kinds import ENGINE_SUFFIXES, PICKLE_SUFFIXES, TORCHSCRIPT_SUFF
 from grader.findings import Finding, Location
 from grader.manifest.model import Artifact
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
+from grader.onnx_graph import nodes as onnx_nodes
 from grader.units import human_bytes, human_mib
 from grader.validate.contents import content_findings
 from grader.validate.onnx_loops import MAX_LOOP_TRIPS, endless_loops
@@ -188,6 +189,19 @@ class ArtifactChecker:
                 extra += os.lstat(data).st_size
         if not findings:  # the tensors' data only once every external file is known to be safe
             findings += _onnx_tensor_findings(model, model_file, location)
+        engines = sorted({n.name or n.op_type for n in onnx_nodes(model) if n.op_type == "EPContext"})
+        if engines:  # the onnxruntime backend refuses them (check_domains): refused here first
+            findings.append(
+                Finding(
+                    code="A006",
+                    location=location,
+                    message=f"{model_file.name} embeds precompiled engines (EPContext nodes), which the "
+                    "grader never loads",
+                    expected="a plain ONNX export; the runner compiles for its own hardware",
+                    found=", ".join(engines[:3]),
+                    hint="export the model again without `ep.context_enable` (no EPContext nodes)",
+                )
+            )
         loops = endless_loops(model)
         if loops:
             findings.append(
