@@ -19,7 +19,7 @@ from grader.validate import rules
 from grader.validate.artifacts import ArtifactChecker
 from grader.validate.claims import ClaimRules, read_claims
 from grader.validate.document import PullRequestContext, ValidatedEntry, ValidatedSubmission
-from grader.validate.pr_rules import CODE_FORMAT_LABEL, check_pull_request, manifest_paths_in
+from grader.validate.pr_rules import check_pull_request, code_formats_allowed, manifest_paths_in
 from grader.validate.read import ManifestRead, read_manifest
 from grader.validate.side_files import entry_side_files
 from grader.yamlio import LoadedYaml, PositionMap, load_yaml_file
@@ -63,7 +63,7 @@ def validate_manifest(
         findings.append(too_many)  # refused before any per-model check runs
     elif loaded.data is not None:
         read = read_manifest(loaded.data, loaded.positions)
-        allowed = allow_code_formats or (pr is not None and CODE_FORMAT_LABEL in pr.labels)
+        allowed = code_formats_allowed(pr, flag=allow_code_formats)
         checked, entries = _check_manifest(read, course, place, loaded.positions, allow_code_formats=allowed)
         findings += read.findings + checked
     if pr is not None:

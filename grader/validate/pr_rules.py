@@ -50,9 +50,10 @@ def code_formats_allowed(pr: PullRequestContext | None, *, flag: bool = False) -
     """Whether formats that carry code (TorchScript) may be loaded: the instructor's
     `--allow-code-formats` on the command line, or their CODE_FORMAT_LABEL on the pull request.
 
-    Validation and measurement both ask this, so the label that lets a manifest through is the
-    one that lets its archive load. Labels come from the GitHub API (pr-context), never from the
-    PR's files, and only people with triage access can set them.
+    Validation asks this, and so does `grader grade` before it measures, so the label that lets
+    a manifest through is the one that lets its archive load; in CI the workflow hands the same
+    label to `grader measure` as `--allow-code-formats`. Labels come from the GitHub API
+    (pr-context), never from the PR's files, and only people with triage access can set them.
     """
     return flag or (pr is not None and CODE_FORMAT_LABEL in pr.labels)
 
