@@ -91,16 +91,7 @@ class _BudgetError(Exception):
     def __init__(self, code: str, mark: yaml.Mark | None, message: str, found: str, hint: str) -> None:
         super().__init__(message)
         self.code, self.mark, self.message, self.found, self.hint = code, mark, message, found, hint
-
-
-def _too_deep(mark: yaml.Mark | None) -> _BudgetError:
-    return _BudgetError(
-        "Y005",
-        mark,
-        f"the YAML nests deeper than {MAX_YAML_DEPTH} levels",
-        f"more than {MAX_YAML_DEPTH} nested mappings or lists",
-        "a manifest needs a few levels (models → claims → quality); remove the extra brackets or indentation",
-    )
+        self.field: str | None = None  # where in the document, set by the loader that raised it
 
 
 class _Loader(yaml.SafeLoader):
@@ -109,54 +100,75 @@ class _Loader(yaml.SafeLoader):
 
     It also enforces the depth and node budgets (see the module's docstring)."""
 
-    _depth = 0
-    _sizes: dict[int, int]
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) → values it expands to, aliases written out
+        self._path: list[str | int | None] = []  # the nodes being composed (None: a mapping key)
 
     def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
         # Counted in the scanner: PyYAML's simple-key bookkeeping makes deep `[[[[` quadratic.
         if self.flow_level >= MAX_YAML_DEPTH:
-            raise _too_deep(self.get_mark())
+            raise self._too_deep(self.get_mark())
         super().fetch_flow_collection_start(TokenClass)
 
     def add_indent(self, column: int) -> bool:
         if len(self.indents) >= MAX_YAML_DEPTH:  # `- - - - -` on one line nests block lists
-            raise _too_deep(self.get_mark())
+            raise self._too_deep(self.get_mark())
         return super().add_indent(column)
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if not hasattr(self, "_sizes"):
-            self._sizes = {}
         event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            target = self.anchors.get(event.anchor)
-            if target is not None and id(target) not in self._sizes:
-                raise _BudgetError(
+        # PyYAML passes a mapping value's key node, a list item's position, None for a key.
+        self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            if isinstance(event, yaml.AliasEvent):
+                self._check_alias(event)
+            if len(self._path) > MAX_YAML_DEPTH:
+                raise self._too_deep(event.start_mark)
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:
+                size = 1 + sum(self._sizes[id(child)] for child in _children(node))
+                self._sizes[id(node)] = size
+            if size > MAX_YAML_NODES:
+                raise self._refuse(
                     "Y006",
                     event.start_mark,
-                    f"the alias *{event.anchor} refers to the value that contains it",
-                    f"*{event.anchor} inside &{event.anchor}",
-                    "a value cannot contain itself; write the value out instead of the alias",
+                    f"this value expands to more than {MAX_YAML_NODES:,} values through aliases",
+                    f"{size:,} values once every `*alias` is written out",
+                    "use anchors and aliases (`&name`, `*name`) sparingly, or write the values out",
                 )
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise _too_deep(event.start_mark)
-            node = super().compose_node(parent, index)
         finally:
-            self._depth -= 1
-        size = self._sizes.get(id(node))
-        if size is None:
-            size = 1 + sum(self._sizes[id(child)] for child in _children(node))
-            self._sizes[id(node)] = size
-        if size > MAX_YAML_NODES:
-            raise _BudgetError(
+            self._path.pop()
+        return node
+
+    def _check_alias(self, event: yaml.AliasEvent) -> None:
+        target = self.anchors.get(event.anchor)
+        if target is not None and id(target) not in self._sizes:  # its anchor is still open
+            raise self._refuse(
                 "Y006",
                 event.start_mark,
-                f"this value expands to more than {MAX_YAML_NODES:,} values through aliases",
-                f"{size:,} values once every `*alias` is written out",
-                "use anchors and aliases (`&name`, `*name`) sparingly, or write the values out",
+                f"the alias *{event.anchor} refers to the value that contains it",
+                f"*{event.anchor} inside &{event.anchor}",
+                "a value cannot contain itself; write the value out instead of the alias",
             )
-        return node
+
+    def _too_deep(self, mark: yaml.Mark | None) -> _BudgetError:
+        return self._refuse(
+            "Y005",
+            mark,
+            f"the YAML nests deeper than {MAX_YAML_DEPTH} levels",
+            f"more than {MAX_YAML_DEPTH} nested mappings or lists",
+            "a manifest needs a few levels (models → claims → quality); remove the extra brackets or "
+            "indentation",
+        )
+
+    def _refuse(self, code: str, mark: yaml.Mark | None, message: str, found: str, hint: str) -> _BudgetError:
+        error = _BudgetError(code, mark, message, found, hint)
+        # The outermost levels name the place; a 100 000-level path would say nothing more.
+        parts = [part for part in self._path if part is not None][:6]
+        error.field = format_path(tuple(parts)) or None
+        return error
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -235,6 +247,7 @@ def refused_finding(file: str, refused: _BudgetError) -> Finding:
             file=file,
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
+            field=refused.field,
         ),
         message=refused.message,
         expected=budget,

@@ -118,11 +118,13 @@ def test_billion_laughs_is_refused_before_it_expands(root: Path) -> None:
     finding = only(validate_text(root, text), "Y006")
     assert time.monotonic() - started < 2
     assert finding.location.line >= 4 and "aliases" in finding.message
+    assert finding.location.field == "f"  # the first value past the budget: 9⁶ strings
 
 
 def test_an_alias_inside_its_own_anchor_is_refused(root: Path) -> None:
     finding = only(validate_text(root, HEAD + "notes: &loop [1, *loop]\n"), "Y006")
     assert finding.location.line == 4 and "*loop" in finding.found
+    assert finding.location.field == "notes[1]"
 
 
 def test_small_aliases_still_work(root: Path) -> None:
@@ -133,7 +135,7 @@ def test_small_aliases_still_work(root: Path) -> None:
 @pytest.mark.parametrize(("build", "line"), [(deep_yaml, 4), (deep_block_yaml, 5)], ids=["flow", "block"])
 def test_yaml_nested_100_000_deep_is_refused(root: Path, build, line: int) -> None:
     finding = only(validate_text(root, build()), "Y005")
-    assert finding.location.line == line
+    assert finding.location.line == line and finding.location.field.startswith("notes")
 
 
 def test_an_oversized_manifest_is_refused_unread(root: Path) -> None:
