@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from grader.atomic import write_atomic
 from grader.cli import CourseOption, app, err, friendly, print_findings, resolve_course
 from grader.errors import InputError
 from grader.exitcodes import ExitCode
@@ -96,8 +97,7 @@ def pr_context_command(
         info = client.pull_request(number)
         context = info.context()
         context.event_time = push_time(payload, info.head_sha) or _first_graded(client, info.head_sha)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(context.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    write_atomic(out_file, context.model_dump_json(indent=2) + "\n")
     _write_outputs(github_output, {"number": str(number), "head-sha": info.head_sha})
     err.print(
         f"PR #{number} at {info.head_sha[:12]}: {len(context.changed_files)} changed file(s) → {out_file}",
@@ -160,8 +160,7 @@ def fetch_manifest_command(
         result.manifests, submission_folders(context.changed_files), context.title
     )
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_atomic(report, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     print_findings(result.findings)
     _write_outputs(github_output, {"manifest": manifest, "fetch-ok": _bool(not has_errors(result.findings))})
     err.print(

@@ -57,7 +57,9 @@ def size_command(
         raise typer.Exit(ExitCode.BAD_INPUT) from None
     text = report.model_dump_json(indent=2)
     if out is not None:
-        out.write_text(text + "\n", encoding="utf-8")
+        from grader.atomic import write_atomic
+
+        write_atomic(out, text + "\n")
     if as_json:
         typer.echo(text)
         return
