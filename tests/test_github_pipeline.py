@@ -118,6 +118,8 @@ def validate(runner: Runner) -> dict[str, str]:
         assert done.returncode == 0, f"{name}:\n{done.stdout}\n{done.stderr}"
     done = runner.run("validate", "Validate the manifest and the PR")
     assert done.returncode == 0, done.stdout + done.stderr
+    done = runner.run("validate", "Read the instructor's permission for code formats (TorchScript)")
+    assert done.returncode == 0, done.stdout + done.stderr
     runner.job_outputs("validate")
     return {k.rsplit(".", 1)[-1]: v for k, v in runner.context.items() if k.startswith("needs.validate.")}
 
@@ -147,7 +149,8 @@ def test_a_title_that_tries_shell_injection_stays_data(fake, workspace, tmp_path
     os.environ["CANARY"] = str(canary)  # what an injected command would use, if one ever ran
     try:
         outputs = validate(runner)
-        assert outputs == {"pr": "7", "head-sha": HEAD, "valid": "false"}  # P001: not `<team> HW-<n>`
+        # P001: not `<team> HW-<n>`; the permission step read only the labels of that PR
+        assert outputs == {"pr": "7", "head-sha": HEAD, "valid": "false", "code-formats": "none"}
         done = report(runner)
     finally:
         del os.environ["CANARY"]
@@ -190,7 +193,8 @@ def test_a_valid_submission_goes_on_to_the_gpu_runner(fake, workspace):
     fake.add_pull(submission_pull())
     fake.add_commit(HEAD, {"submissions/ml_masters/hw-2/submission.yaml": VALID_MANIFEST.encode()})
     runner = Runner(fake, workspace, pull_request_event())
-    assert validate(runner) == {"pr": "7", "head-sha": HEAD, "valid": "true"}
+    # code-formats: the PR has no `allow-torchscript` label, so measure gets no --allow-code-formats
+    assert validate(runner) == {"pr": "7", "head-sha": HEAD, "valid": "true", "code-formats": "none"}
     done = runner.run("announce", "Queue the check run")
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = fake.repo.check_runs.values()

@@ -139,7 +139,7 @@ def test_the_workflow_hands_the_label_to_the_measuring_job(tmp_path: Path, label
     done = bash(permission["run"], tmp_path, {"GITHUB_OUTPUT": str(output)}, tmp_path / "bin")
     assert done.returncode == 0, done.stderr
     allowed = CODE_FORMAT_LABEL in labels
-    assert output.read_text(encoding="utf-8") == ("code-formats=allowed\n" if allowed else "")
+    assert output.read_text(encoding="utf-8") == f"code-formats={'allowed' if allowed else 'none'}\n"
 
     measure_steps, _ = workflow_steps("measure")
     measure = measure_steps["Measure"]
@@ -149,7 +149,7 @@ def test_the_workflow_hands_the_label_to_the_measuring_job(tmp_path: Path, label
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n', encoding="utf-8")
     fake.chmod(0o755)
     (tmp_path / "src").mkdir()
-    value = "allowed" if allowed else ""
+    value = "allowed" if allowed else "none"
     ran = bash(measure["run"], tmp_path / "src", {"CODE_FORMATS": value}, tmp_path / "bin")
     assert ran.returncode == 0, ran.stderr
     arguments = ran.stdout.splitlines()
