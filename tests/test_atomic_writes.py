@@ -4,7 +4,6 @@ to rename; an empty README is refused instead of losing the course's text."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -99,32 +98,51 @@ def test_write_atomic_pause_hook_really_pauses_halfway(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+import time
 from pathlib import Path
-from grader.atomic import write_atomic
-path, mark, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-for i in range(count):
-    write_atomic(path, '{"writer": "%s", "i": %d, "pad": "%s"}' % (mark, i, mark * 20000))
+sys.path.insert(0, sys.argv[4])
+from golden.cases import grade_pass
+from grader.leaderboard.records import record_from_grade
+path, pr, count, go = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[5])
+grade = grade_pass(pr=pr)
+# A record of a few hundred KB, so that a write takes long enough for the writers to overlap.
+entries = [e.model_copy(update={"details": str(pr) * 100_000}) for e in grade.entries]
+record = record_from_grade(grade.model_copy(update={"entries": entries}))
+while not go.exists():  # both writers start together
+    time.sleep(0.001)
+for _ in range(count):
+    record.write(path)  # LeaderboardRecord.write: the way `grader collect` writes a record
 """
 
 
 def test_concurrent_writers_of_one_record_never_expose_half_a_file(tmp_path: Path) -> None:
-    record = tmp_path / "hw-2" / "team.json"
-    write_atomic(record, json.dumps({"writer": "seed", "i": -1, "pad": ""}))
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(record), mark, "400"], stderr=subprocess.PIPE)
-        for mark in ("a", "b")
-    ]
-    reads = 0
+    """With one fixed `<name>.tmp` for both writers, this saw hundreds of half-written reads and
+    dozens of failed renames in 800 writes; with unique temporary files, none."""
+    from golden.cases import grade_pass
+
+    from grader.leaderboard.records import LeaderboardRecord, record_from_grade
+
+    record = tmp_path / "hw-2" / "ml_masters.json"
+    record_from_grade(grade_pass(pr=1)).write(record)
+    go = tmp_path / "go"
+    tests = str(Path(__file__).parent)
+    commands = [[sys.executable, "-c", WRITER, str(record), pr, "400", tests, str(go)] for pr in ("1", "2")]
+    writers = [subprocess.Popen(command, stderr=subprocess.PIPE) for command in commands]
+    time.sleep(1.0)  # let both import and wait at the barrier
+    go.write_text("", encoding="utf-8")
+    reads, seen = 0, set()
     while any(w.poll() is None for w in writers):
-        data = json.loads(record.read_text(encoding="utf-8"))  # a half-written file fails here
-        assert data["writer"] in {"seed", "a", "b"}
-        assert data["pad"] == ("" if data["writer"] == "seed" else data["writer"] * 20000)
+        read = LeaderboardRecord.read(record)  # a half-written record fails to parse here
+        details = [e.details for e in read.entries]
+        if any(len(d or "") == 100_000 for d in details):  # a writer's record, not the seed
+            assert len(set(details)) == 1  # one writer's whole record, never a mixture
+        seen.add(read.source.pr_number)
         reads += 1
     for writer in writers:
         _, stderr = writer.communicate()
         assert writer.returncode == 0, stderr.decode()  # no rename ever failed
-    assert reads > 10
-    assert sorted(p.name for p in record.parent.iterdir()) == ["team.json"]  # no temporary left
+    assert reads > 10 and seen <= {1, 2}
+    assert sorted(p.name for p in record.parent.iterdir()) == ["ml_masters.json"]  # no temporary left
 
 
 def test_write_atomic_keeps_the_mode_and_cleans_up_after_a_failure(tmp_path: Path) -> None:
