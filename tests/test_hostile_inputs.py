@@ -202,11 +202,11 @@ def test_a_safetensors_header_nested_200_000_deep_is_refused(root: Path) -> None
 
 
 def onnx_model(path: Path, initializer: onnx.TensorProto, domain: str = "") -> Path:
-    node = helper.make_node("Add", ["x", initializer.name], ["y"], domain=domain)
+    node = helper.make_node("Add", ["input_ids", initializer.name], ["y"], domain=domain)
     graph = helper.make_graph(
         [node],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
         [initializer],
     )
@@ -469,12 +469,12 @@ def loop_model(path: Path, *, trips: int | None, body_condition: str) -> Path:
     if trips is not None:
         initializers.append(helper.make_tensor("M", TensorProto.INT64, [], [trips]))
     loop = helper.make_node(
-        "Loop", ["M" if trips is not None else "", "cond", "x"], ["y"], name="spin", body=body
+        "Loop", ["M" if trips is not None else "", "cond", "input_ids"], ["y"], name="spin", body=body
     )
     graph = helper.make_graph(
         [loop],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
         initializers,
     )
@@ -502,13 +502,45 @@ def test_bounded_or_computed_loops_pass(root: Path, trips: int, condition: str) 
 def test_an_onnx_graph_with_a_precompiled_engine_is_refused(root: Path) -> None:
     """EPContext nodes carry a compiled engine blob: the onnxruntime backend refuses them, so does
     validation (they sit in the com.microsoft domain, which the custom-domain check lets through)."""
-    node = helper.make_node("EPContext", ["x"], ["y"], name="trt_engine", domain="com.microsoft")
+    node = helper.make_node("EPContext", ["input_ids"], ["y"], name="trt_engine", domain="com.microsoft")
     graph = helper.make_graph(
         [node],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
     )
     onnx.save_model(helper.make_model(graph), str(root / HW2 / "model.onnx"))
     finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A006")
     assert "trt_engine" in finding.found
+
+
+# --- ONNX inputs the task cannot feed (A019) ----------------------------------------------------
+
+
+def graph_with_inputs(path: Path, names: list[str]) -> Path:
+    nodes = [helper.make_node("Identity", [names[0]], ["logits"])]
+    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, [1, 8]) for name in names]
+    graph = helper.make_graph(
+        nodes, "g", inputs, [helper.make_tensor_value_info("logits", TensorProto.INT64, [1, 8])]
+    )
+    onnx.save_model(helper.make_model(graph), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("names", "words"),
+    [
+        (["input_ids", "attention_mask", "position_ids"], "never feeds position_ids"),
+        (["tokens"], "no input input_ids"),
+    ],
+    ids=["extra-input", "no-input-ids"],
+)
+def test_onnx_inputs_a_text_task_cannot_feed_are_refused(root: Path, names: list[str], words: str) -> None:
+    graph_with_inputs(root / HW2 / "model.onnx", names)
+    finding = only(validate_artifact(root, "model.onnx", fmt="onnx"), "A019")
+    assert words in finding.message
+
+
+def test_standard_text_inputs_pass(root: Path) -> None:
+    graph_with_inputs(root / HW2 / "model.onnx", ["input_ids", "attention_mask", "token_type_ids"])
+    assert "A019" not in {f.code for f in validate_artifact(root, "model.onnx", fmt="onnx").findings}

@@ -64,11 +64,12 @@ def tiny_onnx(path: Path, *, external: bool = False, domain: str = "") -> Path:
     """A one-MatMul graph; with ``external``, its weight in a data file beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     weight = numpy_helper.from_array(np.ones((4, 4), np.float32), "W")
-    node = helper.make_node("MatMul", ["x", "W"], ["y"], domain=domain)
+    # Named as a text model's input: the manifest's task is text-classification (A019 checks it).
+    node = helper.make_node("MatMul", ["input_ids", "W"], ["y"], domain=domain)
     graph = helper.make_graph(
         [node],
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
         [weight],
     )

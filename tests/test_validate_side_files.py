@@ -26,9 +26,11 @@ def tiny_onnx(path: Path) -> None:
 
     weight = numpy_helper.from_array(np.ones((2, 2), dtype=np.float32), name="w")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits"])],
+        # The input is named as a text model's (A019 checks inputs against the task; an image
+        # model's only input may have any name).
+        [helper.make_node("MatMul", ["input_ids", "w"], ["logits"])],
         "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("input_ids", TensorProto.FLOAT, [1, 2])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2])],
         [weight],
     )

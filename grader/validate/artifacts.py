@@ -60,10 +60,13 @@ class PathResult:
 class ArtifactChecker:
     """Checks every entry's artifact; an ONNX graph shared by several entries is parsed once."""
 
-    def __init__(self, place: ManifestPlace, positions: PositionMap, max_bytes: int) -> None:
+    def __init__(
+        self, place: ManifestPlace, positions: PositionMap, max_bytes: int, task: str | None = None
+    ) -> None:
         self.place = place
         self.positions = positions
         self.max_bytes = max_bytes
+        self.task = task  # the manifest's task, when the course grades it: ONNX inputs are checked
         self._onnx: dict[Path, tuple[Any, str | None]] = {}
 
     def check(self, entry: Entry) -> tuple[str | None, list[Finding]]:
@@ -202,6 +205,7 @@ class ArtifactChecker:
                     hint="export the model again without `ep.context_enable` (no EPContext nodes)",
                 )
             )
+        findings += _unfed_inputs(model, self.task, model_file, location)
         loops = endless_loops(model)
         if loops:
             findings.append(
@@ -615,6 +619,46 @@ def _onnx_tensor_findings(model: Any, model_file: Path, location: Location) -> l
             )
         ]
     return []
+
+
+# What the harness feeds an ONNX model, per task (grader.harness.tasks: text.select_inputs and
+# common.pick_input): (inputs it requires, every input it can feed). Tasks not listed here (causal
+# LM with its cache, seq2seq, speech) feed more varied inputs and are checked when measured.
+_TEXT_INPUTS = (frozenset({"input_ids"}), frozenset({"input_ids", "attention_mask", "token_type_ids"}))
+_FED_INPUTS = {
+    "text-classification": _TEXT_INPUTS,
+    "token-classification": _TEXT_INPUTS,
+    "image-classification": (frozenset({"pixel_values"}), frozenset({"pixel_values"})),
+}
+
+
+def _unfed_inputs(model: Any, task: str | None, model_file: Path, location: Location) -> list[Finding]:
+    """Graph inputs the task's harness never provides, or a required one the graph lacks (A019)."""
+    if task not in _FED_INPUTS:
+        return []
+    required, fed = _FED_INPUTS[task]
+    constants = {tensor.name for tensor in model.graph.initializer}  # old exports list them as inputs
+    names = [i.name for i in model.graph.input if i.name not in constants]
+    if task == "image-classification" and len(names) == 1:
+        return []  # the harness feeds the only input, whatever its name (common.pick_input)
+    missing = sorted(required - set(names))
+    unfed = sorted(set(names) - fed)
+    if not missing and not unfed:
+        return []
+    problem = (f"it has no input {', '.join(missing)}" if missing else "") + (
+        ("; " if missing else "") + f"the task never feeds {', '.join(unfed[:5])}" if unfed else ""
+    )
+    return [
+        Finding(
+            code="A019",
+            location=location,
+            message=f"{model_file.name} takes inputs the {task} task cannot feed: {problem}",
+            expected=f"inputs among {', '.join(sorted(fed))}, with {', '.join(sorted(required))}",
+            found=", ".join(names) or "no inputs",
+            hint="export with the standard input names (optimum-cli export onnx, or torch.onnx.export "
+            "with input_names=[...]); inputs the grader does not feed make every phase fail",
+        )
+    ]
 
 
 def _external_locations(model: Any) -> set[str]:

@@ -358,6 +358,14 @@ CODES: list[CodeDoc] = [
         "Export with tracing (torch.onnx.export unrolls Python loops), or give the Loop its real trip "
         "count (at most 100 000).",
     ),
+    CodeDoc(
+        "A019",
+        "ONNX inputs the task cannot feed",
+        "task: text-classification\n# model.onnx inputs: input_ids, attention_mask, position_ids",
+        "Export with the standard input names (optimum-cli export onnx, or torch.onnx.export with "
+        "input_names=[...]): text models take input_ids (attention_mask, token_type_ids), image models "
+        "pixel_values.",
+    ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(
         "P001",

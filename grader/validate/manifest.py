@@ -110,7 +110,13 @@ def _check_manifest(
 
     claim_rules = _claim_rules(read, course, homework)
     graded_task = top.get("task") if top.get("task") in course.tasks else None  # else M004 says it
-    checker = ArtifactChecker(place, positions, max_bytes=course.runner.limits.artifact_max_mib * int(MIB))
+    task = read.top.get("task")
+    checker = ArtifactChecker(
+        place,
+        positions,
+        max_bytes=course.runner.limits.artifact_max_mib * int(MIB),
+        task=task if task in course.tasks else None,
+    )
     entries = []
     for entry in read.entries:
         claims = read_claims(
