@@ -4,6 +4,7 @@ Models are random-init and saved with save_pretrained (safetensors), with their 
 an .npz, so every script (and optimum-benchmark in its own venv) reads the same files:
 
 - `vit`: the demo's ViT (hidden 64, 2 layers, 8×8 one-channel digits), the sub-millisecond case;
+- `vit-deep`: the same with twice the layers (a known, real slow-down);
 - `bert-base`: BERT-base-sized (hidden 768, 12 layers, vocabulary 30522), sequence length 128;
 - `tiny-bert`: hidden 64, 2 layers, sequence length 128, for smoke runs.
 
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL_NAMES = ("vit", "bert-base", "tiny-bert")
+MODEL_NAMES = ("vit", "vit-deep", "bert-base", "tiny-bert")
 SEQUENCE_LENGTH = 128
 
 # Short timing bounds for smoke runs (tests/test_benchmarks.py): the figures mean little.
@@ -69,13 +70,13 @@ def build_model(name: str, root: Path) -> BenchModel:
     folder = root / name
     rng = np.random.default_rng(0)
     inputs: dict[str, np.ndarray]
-    if name == "vit":
+    if name in ("vit", "vit-deep"):
         config = ViTConfig(
             image_size=8,
             patch_size=4,
             num_channels=1,
             hidden_size=64,
-            num_hidden_layers=2,
+            num_hidden_layers=2 if name == "vit" else 4,  # vit-deep: twice the layers
             num_attention_heads=4,
             intermediate_size=128,
             num_labels=10,
@@ -140,7 +141,7 @@ def course_latency(quick: bool) -> Any:
 def course_rounds() -> int:
     from grader.course import load_course
 
-    return load_course(REPO / "course.yaml").runner.rounds
+    return load_course(REPO / "course.yaml").runner.speed.min_rounds
 
 
 # --- the machine -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ machine's own noise measured the same way alongside.
     python benchmarks/harness_stability.py [--runs 5] [--models vit,vit-onnx] [--threads N] [--quick]
 
 A run does what one `grader measure` does for a model's latency: a fresh Runner (fresh zygotes),
-the course's `rounds` latency children interleaved with the other items (A B C … A B C …), each
+the course's `speed.min_rounds` latency children interleaved with the other items (A B C … A B C …), each
 with the course's latency settings and thread plan; the run's figure is the median of its merged
 samples (the median a grade reports). Stability is the CV (std / mean) of the `--runs` figures.
 Target: <= 3 % on an idle CPU.
@@ -89,7 +89,7 @@ class Item:
     preload: tuple[str, ...] = ()
     probe: str = ""  # spin / compute / memory
     figures: list[float] = field(default_factory=list)  # one median per run
-    noise: list[float] = field(default_factory=list)  # the noise gate's figure per run
+    noise: list[float] = field(default_factory=list)  # per run: the median's CI half-width over its rounds
     windows: list[float] = field(default_factory=list)  # seconds of timed calls per round
     stops: list[str] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
@@ -159,8 +159,8 @@ def one_run(
 ) -> None:
     """One `grader measure`-style run: fresh zygotes, `rounds` interleaved rounds of every item."""
     from grader.harness.jobs import Limits
-    from grader.harness.measure import noise_cv
     from grader.harness.runner import Runner
+    from grader.harness.stats import median_interval
 
     work.mkdir()
     samples: dict[str, list[list[float]]] = {item.label: [] for item in items}
@@ -183,7 +183,8 @@ def one_run(
     for item in items:
         merged = [s for r in samples[item.label] for s in r]
         item.figures.append(statistics.median(merged))
-        item.noise.append(noise_cv(samples[item.label]))
+        interval = median_interval([statistics.median(r) for r in samples[item.label]], 0.95, "ms")
+        item.noise.append(interval.half_width if interval is not None else float("nan"))
 
 
 def timer_line() -> str:
@@ -197,13 +198,18 @@ def timer_line() -> str:
     )
 
 
-def summary(item: Item, gate: float, quiet: float | None) -> list[str]:
+def summary(item: Item, precision: float, quiet: float | None) -> list[str]:
     spread = cv(item.figures)
+    known = [n for n in item.noise if n == n]  # NaN: a run of one round has no interval
     lines = [
         f"{item.label}: CV of {len(item.figures)} run medians {spread:.2%} "
         f"(min {min(item.figures):.4f}, max {max(item.figures):.4f} ms); "
-        f"noise-gate figure per run: median {statistics.median(item.noise):.1%}, "
-        f"{sum(n > gate for n in item.noise)} of {len(item.noise)} runs above the {gate:.0%} gate"
+        + (
+            f"95 % CI half-width per run: median {statistics.median(known):.1%}, "
+            f"{sum(n <= precision for n in known)} of {len(known)} runs within the course's {precision:.0%}"
+            if known
+            else "one round per run: no interval"
+        )
     ]
     if item.kind != "model":
         return lines
@@ -255,7 +261,7 @@ def modes(item: Item) -> list[str]:
             "keeps its worker spinning between calls, and each child settles in a fast or a slow mode for "
             "its whole life; plain subprocesses without the harness show the same two modes. With one "
             "thread (--threads 1) the children are unimodal, and faster for a model this small. In a grade "
-            "the noise gate re-measures a run whose rounds landed in different modes"
+            "a grade's interval widens, and more rounds are run, when its rounds land in different modes"
         )
     return lines
 
@@ -279,7 +285,7 @@ def main() -> None:
     plan = ThreadPlan.from_course(requested)
     settings = course_latency(args.quick)
     rounds = 1 if args.quick else course_rounds()
-    gate = course.runner.noise_gate_cv
+    precision = course.runner.speed.precision
     env = {**os.environ, **plan.env(), "PYTHONPATH": str(REPO)}
     print(
         f"{args.runs} runs × {rounds} rounds; intra-op threads {plan.intra_op} "
@@ -299,7 +305,7 @@ def main() -> None:
             busy = busy_share(before, cpu_times())
             for item in items:
                 print(
-                    f"    {item.label}: median {item.figures[-1]:.4f} ms, noise {item.noise[-1]:.1%}",
+                    f"    {item.label}: median {item.figures[-1]:.4f} ms, CI ±{item.noise[-1]:.1%}",
                     flush=True,
                 )
             print(
@@ -311,7 +317,7 @@ def main() -> None:
     quiet = max((cv(p.figures) for p in probes), default=None) if args.runs > 1 else None
     print(json.dumps({item.label: [round(f, 5) for f in item.figures] for item in items}), flush=True)
     for item in items:
-        for line in summary(item, gate, quiet):
+        for line in summary(item, precision, quiet):
             print(line, flush=True)
 
 

@@ -26,6 +26,9 @@ class Document(BaseModel):
     KIND: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
     PRODUCER: ClassVar[str] = ""  # the command that writes this document, for error hints
+    # Older schema versions this class still reads: their fields are a subset of the current
+    # ones (new fields have defaults), so `upgrade` only restamps them unless a class says more.
+    READS: ClassVar[frozenset[int]] = frozenset()
 
     kind: str
     schema_version: int
@@ -71,6 +74,11 @@ class Document(BaseModel):
         return cls.from_data(data, name)
 
     @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """A document of an older version in ``READS``, as the current version."""
+        return {**data, "schema_version": cls.VERSION}
+
+    @classmethod
     def from_data(cls, data: object, name: str = "<document>") -> Self:
         if not isinstance(data, dict):
             raise InputError([_problem(name, "the JSON is not an object", cls._producer_hint())])
@@ -89,6 +97,9 @@ class Document(BaseModel):
                 ]
             )
         version = data.get("schema_version")
+        if isinstance(version, int) and version in cls.READS:
+            data = cls.upgrade(dict(data), version)
+            version = data["schema_version"]
         if version != cls.VERSION:
             raise InputError(
                 [

@@ -95,7 +95,7 @@ def make_bert(
     return model
 
 
-def make_vit(folder: Path, *, seed: int = 0) -> Any:
+def make_vit(folder: Path, *, seed: int = 0, layers: int = 2) -> Any:
     """A tiny random-init ViT for 8×8 one-channel digits, with its preprocessor config."""
     import torch
     from transformers import ViTConfig, ViTForImageClassification
@@ -106,7 +106,7 @@ def make_vit(folder: Path, *, seed: int = 0) -> Any:
         patch_size=4,
         num_channels=1,
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=64,
         num_labels=10,
@@ -172,8 +172,8 @@ def course(**runner: Any) -> Course:
     settings = {
         "devices": ["cpu"],
         "threads": {"intra_op": 1, "inter_op": 1},
-        "rounds": 2,
-        "noise_gate_cv": 10.0,  # shared CI machines: the gate has its own tests
+        # two rounds, no more: the adaptive rounds have their own tests
+        "speed": {"min_rounds": 2, "max_rounds": 2},
         "latency": FAST_LATENCY,
         "limits": {"phase_timeout_s": 120, "memory_mib": 8192, "artifact_max_mib": 1000},
     }

@@ -115,14 +115,13 @@ def _round(ttft: list[float], tpot: list[float]) -> GenerationReport:
     )
 
 
-def _context(gate: float) -> Any:
+def _context() -> Any:
     from grader.harness.measure import _Context
 
     course = Course.model_validate(
         {
             "name": {"ru": "Т", "en": "T"},
             "homeworks": [{"id": 1, "title": {"ru": "ДЗ", "en": "HW"}, "methods": ["baseline"]}],
-            "runner": {"noise_gate_cv": gate},
         }
     )
     return _Context(
@@ -149,6 +148,7 @@ def _model(outcomes: list[ChildOutcome]) -> _Model:
     )
     model = _Model(entry=None, measurement=measurement)  # type: ignore[arg-type]
     model.latency["cpu"] = outcomes
+    model.round_numbers["cpu"] = list(range(1, len(outcomes) + 1))
     return model
 
 
@@ -158,7 +158,7 @@ def test_the_rounds_are_merged_like_the_forward_latency() -> None:
         _round([5.1, 5.0], [1.0, 1.0, 1.1, 1.1, 1.0, 1.0]),
     ]
     model = _model([_outcome(r) for r in rounds])
-    result = _generation_result(model, "cpu", _context(gate=0.5))
+    result = _generation_result(model, "cpu", _context(), None)
     assert result is not None and result.kv_cache and result.repeats == 2
     assert result.time_to_first_token.values == [5.0, 5.2, 5.1, 5.0]
     assert result.time_per_output_token.stats.n == 12 and result.time_per_output_token.unit == "ms/token"
@@ -169,17 +169,17 @@ def test_the_rounds_are_merged_like_the_forward_latency() -> None:
     assert not [p for p in model.measurement.phases if p.phase == "generation"]
 
 
-def test_noisy_rounds_are_flagged_and_a_refusal_is_said_once() -> None:
-    noisy = _model([_outcome(_round([5.0], [1.0, 1.0, 1.0])), _outcome(_round([5.0], [3.0, 3.0, 3.0]))])
-    assert _generation_result(noisy, "cpu", _context(gate=0.1)) is not None
-    (phase,) = noisy.measurement.phases
-    assert (
-        phase.phase == "generation"
-        and phase.status is Status.NOISY
-        and "time per output token" in phase.reason
-    )
+def test_the_per_token_rounds_give_an_interval_and_no_gate() -> None:
+    scattered = _model([_outcome(_round([5.0], [1.0, 1.0, 1.0])), _outcome(_round([5.0], [3.0, 3.0, 3.0]))])
+    result = _generation_result(scattered, "cpu", _context(), None)
+    assert result is not None and not scattered.measurement.phases  # shown with its interval, no verdict here
+    assert result.tpot_median is not None and result.tpot_median.rounds == 2
+    assert result.tpot_median.low < 1.0 < 3.0 < result.tpot_median.high  # two far-apart rounds: wide
+    assert result.tpot_speedup is None  # a baseline has nothing to be faster than
 
+
+def test_a_refusal_is_said_once() -> None:
     refused = _model([_outcome(None, "no KV cache"), _outcome(None, "no KV cache")])
-    assert _generation_result(refused, "cpu", _context(gate=0.5)) is None
+    assert _generation_result(refused, "cpu", _context(), None) is None
     (phase,) = refused.measurement.phases
     assert phase.status is Status.NOT_MEASURABLE and phase.reason == "no KV cache" and phase.device == "cpu"

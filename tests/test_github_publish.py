@@ -258,7 +258,7 @@ def test_a_regrade_of_the_same_commit_gets_a_fresh_check_run(fake, client):
         (Verdict.INCOMPLETE, "failure"),
         (Verdict.FAILED, "failure"),
         (Verdict.INVALID, "failure"),
-        (Verdict.NOISY, "action_required"),
+        (Verdict.INCONCLUSIVE, "action_required"),
     ],
 )
 def test_the_conclusion_follows_the_verdict(verdict, conclusion):

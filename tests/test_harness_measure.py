@@ -26,11 +26,13 @@ from harness_support import (
     write_reviews,
 )
 
+from grader.course.model import Tolerance
 from grader.harness.environment import ThreadPlan
 from grader.harness.measure import ProgressEvent, measure_submission
 from grader.harness.memory import MIB, memory_result
 from grader.harness.models import MeasurementRun, ModelMeasurement, Status
 from grader.harness.runner import Runner
+from grader.validate.document import ParsedClaim, ValidatedSubmission
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +125,8 @@ def test_latency_keeps_raw_samples_rounds_and_statistics(text_run: MeasurementRu
 
 def test_latency_children_ran_interleaved(text_run: MeasurementRun) -> None:
     loadable = ["baseline@cpu", "models[0]@cpu", "models[1]@cpu"]
-    assert text_run.order == [f"{k}#1" for k in loadable] + [f"{k}#2" for k in loadable]
+    # A B C, then C B A: a drift of the machine during the batch slows every model alike
+    assert text_run.order == [f"{k}#1" for k in loadable] + [f"{k}#2" for k in reversed(loadable)]
     rounds = [p.round for p in phases(model(text_run, "models[0]"), "latency")]
     assert rounds == [1, 2]
 
@@ -339,36 +342,82 @@ def test_a_child_over_the_memory_limit_fails_with_the_limit_named(fault_run: Mea
     assert big.size is not None and big.size.weights_bytes > 50_000_000  # the parent's size phase is intact
 
 
-# --- the noise gate ----------------------------------------------------------------------------------
+# --- the adaptive paired rounds ----------------------------------------------------------------------
 
 
-def test_a_noisy_model_is_measured_again_then_reported_noisy(repo: Path, runner: Runner) -> None:
-    submission = validated(repo, "text-classification", [("onnx", {"format": "onnx"})])
+def _claim_speedup(submission: ValidatedSubmission, key: str, value: float) -> ValidatedSubmission:
+    """The submission with ``key`` claiming `speedup_cpu: <value>x`."""
+    claim = ParsedClaim(metric="speedup_cpu", raw=f"{value}x", value=value, unit="x")
+    entries = [e.model_copy(update={"claims": [claim]}) if e.key == key else e for e in submission.entries]
+    return submission.model_copy(update={"entries": entries})
+
+
+def test_an_undecided_figure_gets_more_rounds_in_alternating_order(repo: Path, runner: Runner) -> None:
+    # A precision no machine reaches: the rounds go on to max_rounds, two at a time after the first four.
+    submission = validated(
+        repo, "text-classification", [("onnx", {"format": "onnx"}), ("onnx", {"format": "onnx"})]
+    )
+    speed = {"min_rounds": 4, "max_rounds": 6, "step": 2, "budget_s": 120, "precision": 1e-9}
     run = measure_submission(
         submission,
-        course(noise_gate_cv=1e-9, devices=["cpu", "cuda"]),
+        course(speed=speed, devices=["cpu", "cuda"]),
         repo,
         cache_dir=repo / ".cache",
         runner=runner,
     )
-    base = model(run, "models[0]")
     assert run.order == [
+        "baseline@cpu#1",
         "models[0]@cpu#1",
-        "models[0]@cpu#2",
-        "models[0]@cpu#1 (re-measure)",
-        "models[0]@cpu#2 (re-measure)",
+        "models[0]@cpu#2",  # even rounds run in reverse: drift during a batch hits both alike
+        "baseline@cpu#2",
+        "baseline@cpu#3",
+        "models[0]@cpu#3",
+        "models[0]@cpu#4",
+        "baseline@cpu#4",
+        "baseline@cpu#5",
+        "models[0]@cpu#5",
+        "models[0]@cpu#6",
+        "baseline@cpu#6",
     ]
-    cpu = base.devices["cpu"]
-    assert cpu.status is Status.NOISY and base.status is Status.NOISY
-    assert cpu.latency is not None and cpu.latency.remeasured and len(cpu.latency.rounds) == 2
-    (noisy,) = [p for p in base.phases if p.status is Status.NOISY]
-    assert noisy.phase == "latency" and "after a re-measurement" in noisy.reason
-    assert base.quality is not None and cpu.memory is not None  # the other figures stand
+    candidate = model(run, "models[0]")
+    cpu = candidate.devices["cpu"]
+    assert cpu.status is Status.OK and cpu.latency is not None
+    latency = cpu.latency
+    assert latency.round_numbers == [1, 2, 3, 4, 5, 6] and len(latency.rounds) == 6
+    assert latency.stop_reason == "max_rounds"
+    assert latency.median is not None and latency.median.rounds == 6 and latency.median.unit == "ms/item"
+    assert latency.median.low < latency.median.estimate < latency.median.high
+    # the same file against itself: a speed-up of 1 lies inside its interval, except by rare chance
+    assert latency.speedup is not None and latency.speedup.rounds == 6
+    assert latency.speedup.low < 1.0 < latency.speedup.high or abs(latency.speedup.estimate - 1) < 0.1
+    assert [r.round for r in latency.round_info] == latency.round_numbers
+    assert all(r.wall_s and r.wall_s > 0 for r in latency.round_info)
+    pinned = {r.cpu for r in latency.round_info}
+    assert pinned == ({max(os.sched_getaffinity(0))} if len(os.sched_getaffinity(0)) > 1 else {None})
+    assert model(run, "baseline").devices["cpu"].latency.speedup is None  # type: ignore[union-attr]
     # A device this runner (or backend) lacks is not measurable, and says why; it does not make the
     # model itself "not measurable".
-    cuda = base.devices["cuda"]
+    cuda = candidate.devices["cuda"]
     assert cuda.status is Status.NOT_MEASURABLE and cuda.reason
-    assert not [p for p in base.phases if p.device == "cuda"]
+    assert not [p for p in candidate.phases if p.device == "cuda"]
+
+
+def test_a_decided_claim_stops_its_rounds(repo: Path, runner: Runner) -> None:
+    # A claim of 1.0x with a tolerance so wide that the first rounds' interval already lies inside.
+    submission = _claim_speedup(
+        validated(repo, "text-classification", [("onnx", {"format": "onnx"}), ("onnx", {"format": "onnx"})]),
+        "models[0]",
+        1.0,
+    )
+    wide = course(speed={"min_rounds": 4, "max_rounds": 20, "budget_s": 120, "precision": 1e-9})
+    wide = wide.model_copy(
+        update={"tolerances": wide.tolerances.model_copy(update={"speedup": Tolerance(rel=0.9)})}
+    )
+    run = measure_submission(submission, wide, repo, cache_dir=repo / ".cache", runner=runner)
+    latency = model(run, "models[0]").devices["cpu"].latency
+    assert latency is not None and latency.stop_reason == "decided" and len(latency.rounds) == 4
+    # the baseline (unclaimed, impossible precision) still stops: it runs only to pair with candidates
+    assert len(run.order) == 8
 
 
 # --- an image model, and the CLI ---------------------------------------------------------------------

@@ -177,7 +177,7 @@ def test_default_out_dir_names_team_and_homework():
     [
         (Verdict.PASS, ExitCode.OK),
         (Verdict.CLAIMS_MISMATCH, ExitCode.CHECKS_FAILED),
-        (Verdict.NOISY, ExitCode.CHECKS_FAILED),
+        (Verdict.INCONCLUSIVE, ExitCode.CHECKS_FAILED),
         (Verdict.FAILED, ExitCode.CHECKS_FAILED),
         (Verdict.INCOMPLETE, ExitCode.CHECKS_FAILED),
         (Verdict.INVALID, ExitCode.BAD_INPUT),

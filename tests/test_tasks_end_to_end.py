@@ -71,8 +71,8 @@ def course_data() -> dict[str, Any]:
         "runner": {
             "devices": ["cpu"],
             "threads": {"intra_op": 1, "inter_op": 1},
-            "rounds": 2,
-            "noise_gate_cv": 10.0,  # shared CI machines: the gate has its own tests
+            # two rounds, no more: the adaptive rounds have their own tests
+            "speed": {"min_rounds": 2, "max_rounds": 2},
             "latency": FAST_LATENCY | {"max_time_s": 0.3},
             "limits": {"phase_timeout_s": 180, "memory_mib": 8192, "artifact_max_mib": 200},
         },

@@ -5,6 +5,8 @@ job summary show time to first token and time per output token. Documents: the g
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from golden.cases import LM_DATASETS, LM_TASKS, NOW, generation_run, grade_generation
 from golden.factory import entry, make_course, validated
@@ -83,7 +85,7 @@ def test_a_noisy_time_per_token_is_shown_never_graded() -> None:
         run, {"baseline": {"latency_cpu": "31 ms/token"}, "models[0]": {"latency_cpu": "17 ms/token"}}
     )
     check = latency(grade, "models[0]")
-    assert check.status is MetricStatus.NOISY and check.measured == pytest.approx(0.0161, rel=1e-9)
+    assert check.status is MetricStatus.INCONCLUSIVE and check.measured == pytest.approx(0.0161, rel=1e-9)
     entry_ = next(e for e in grade.entries if e.key == "models[0]")
     assert (
         entry_.measured.generation["cpu"].status == "noisy"
@@ -99,8 +101,9 @@ def test_the_comment_and_summary_show_generation_in_both_languages() -> None:
     ):
         for text in (render_comment(grade, language), render_summary(grade, language)):
             assert title in text and cache in text
-            assert "| **llama-1b-int8** | CPU | 51.0 ms, CV 3 % | 16.1 ms/token, CV 4 % |" in text
-            assert "16.1 ms/token, CV 4 % ✅" in text  # the per-token claim's cell in the main table
+            assert "| **llama-1b-int8** | CPU | 51.0 ms | 16.1 ms/token ±" in text
+            # the per-token claim's cell in the main table: judged on the speed-up's interval
+            assert re.search(r"16\.1 ms/token ✅ \([^|]*95 % (CI|ДИ) [0-9.]+–[0-9.]+×", text)
             assert "without a KV cache" in text  # why the ONNX export has no generation figures
     figures = next(e for e in grade.entries if e.key == "models[0]").measured.generation["cpu"]
     assert figures.ttft_s == pytest.approx(0.051) and figures.prompt_tokens == 32 and figures.kv_cache

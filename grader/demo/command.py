@@ -7,6 +7,7 @@ but something came out otherwise (a measurement failed, the wrong claim passed);
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,11 +17,14 @@ from rich.console import Console
 from grader.cli import app, err, friendly
 from grader.exitcodes import ExitCode
 from grader.report.command import Lang
+from grader.verify import formatting as fmt
+from grader.verify.models import MetricStatus
 
 if TYPE_CHECKING:
-    from grader.demo.run import DemoEvent, DemoResult
+    from grader.demo.run import DemoEvent, DemoResult, DemoRow
 
-out = Console(highlight=False)
+# Outside a terminal (a CI log, a file) rich would assume 80 columns and cut the table's cells.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 PHASES = {  # phase → (label, steps)
     "models": ("train and compress the models", 7),
@@ -31,6 +35,16 @@ PHASES = {  # phase → (label, steps)
 
 
 SHORT_VERDICTS = {"claims_mismatch": "claim off"}
+SPEED_MARKS = {MetricStatus.REPRODUCED: " ✓", MetricStatus.OFF: " ✗", MetricStatus.INCONCLUSIVE: " 〰"}
+
+
+def _speedup_cell(row: DemoRow) -> str:
+    """`0.65× 0.58–0.72 ✓`: the speed-up over the baseline, its interval, and its claim's fate."""
+    if row.speedup is None:
+        return "—"
+    interval = row.speedup
+    mark = SPEED_MARKS.get(row.speed_status, "") if row.speed_status else ""
+    return f"{fmt.ratio(interval.estimate)} {fmt.ratio_interval(interval.low, interval.high)}{mark}"
 
 
 @app.command("demo")
@@ -111,27 +125,32 @@ def print_result(result: DemoResult) -> None:
         ("model", "left"),
         ("size", "right"),
         ("CPU ms", "right"),
+        ("speed-up, 95 % CI", "right"),
         ("accuracy", "right"),
         ("status", "left"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     notes = []
     for row in result.rows():
-        latency = f"{row.latency_s * 1000:.3f}" + ("~" if row.noisy else "") if row.latency_s else "—"
+        latency = f"{row.latency_s * 1000:.3f}" if row.latency_s else "—"
         table.add_row(
             row.team,
             str(row.homework),
             row.model,
             human_bytes(row.size_bytes) if row.size_bytes is not None else "—",
             latency,
+            _speedup_cell(row),
             f"{row.accuracy * 100:.1f} %" if row.accuracy is not None else "—",
             f"{VERDICT_ICONS[row.verdict]} {SHORT_VERDICTS.get(row.verdict.value, row.verdict.value)}",
         )
         if row.note:
             notes.append(f"{VERDICT_ICONS[row.verdict]} {row.team} HW-{row.homework} {row.model}: {row.note}")
     out.print(table)
-    if any(row.noisy for row in result.rows()):
-        notes.append("~ the timing stayed above the course's noise gate (a busy machine): shown, not graded")
+    if any(row.undecided for row in result.rows()):
+        notes.append(
+            "〰 a speed claim whose interval reached across its tolerance band when the time budget was "
+            "spent (a busy machine): shown, not graded"
+        )
     for note in notes:
         out.print(note, markup=False, soft_wrap=True)
     repo = result.repo

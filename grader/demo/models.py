@@ -585,6 +585,17 @@ def _quiet_export() -> Iterator[None]:
             logger.setLevel(level)
 
 
+# Loggers of libraries that transformers imports when they are installed (torchao comes with the
+# quant extra) and that speak at import time about their own build: nothing the demo chose or a
+# student can act on. Their level is set before the first import, which is when they speak.
+IMPORT_TIME_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def quiet_import_time_loggers() -> None:
+    for name in IMPORT_TIME_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """No per-file progress bars, info logs or deprecation warnings from the libraries while the

@@ -30,11 +30,12 @@ from pathlib import Path
 from grader.course import load_course
 from grader.course.model import Course
 from grader.demo.claims import Figures, ModelRef, measure_figures, memory_runner
-from grader.demo.models import FactorySettings, ModelSet, build_models, cache_dir
+from grader.demo.models import FactorySettings, ModelSet, build_models, cache_dir, quiet_import_time_loggers
 from grader.demo.submissions import SUBMISSIONS, DemoSubmission, model_refs, write_submission
+from grader.harness.stats import Interval
 from grader.pipeline import GradeOutcome, StageEvent, grade_manifest
 from grader.verify import formatting as fmt
-from grader.verify.models import EntryGrade, MetricCheck, MetricStatus, Verdict
+from grader.verify.models import EntryGrade, Grade, MetricCheck, MetricStatus, Verdict
 
 DEMO_COURSE = Path(__file__).resolve().parent.parent / "data" / "demo" / "course.yaml"
 MARKER = ".grader-demo"  # marks a folder this command made, so a re-run may replace its contents
@@ -70,10 +71,12 @@ class DemoRow:
     model: str
     size_bytes: int | None
     latency_s: float | None
-    noisy: bool  # the latency stayed above the noise gate: shown, not graded
+    undecided: bool  # the speed claim's interval straddled its band within the budget: not graded
     accuracy: float | None
     verdict: Verdict
     note: str = ""  # the claims that came out off: "size: claimed 46 kB, measured 0.281 MB"
+    speedup: Interval | None = None  # over the team's baseline, with its confidence interval
+    speed_status: MetricStatus | None = None  # how the speed claim came out
 
 
 @dataclass
@@ -92,7 +95,8 @@ class DemoResult:
 
     def unexpected(self) -> list[str]:
         """What did not come out as the demo is designed: a submission that failed, did not
-        validate or missed a metric, or a deliberately wrong claim that was not caught."""
+        validate or missed a metric, a deliberately wrong claim that was not caught, or an honest
+        speed claim that was not reproduced."""
         problems = []
         for g in self.graded:
             grade = g.outcome.grade
@@ -107,7 +111,21 @@ class DemoResult:
                 if size is None or size.status is not MetricStatus.OFF:
                     found = size.status.value if size else "no size check"
                     problems.append(f"{label} {planned.name}: the wrong size claim came out {found}, not off")
+            problems += _speed_surprises(label, grade)
         return problems
+
+
+def _speed_surprises(label: str, grade: Grade) -> list[str]:
+    """The demo teams' speed claims are honest (measured as the grader measures): one that comes
+    out off, or undecided, says the machine changed a lot between the teams' rounds and the
+    grader's, which a reader of the demo should hear about."""
+    out = []
+    for entry in grade.entries:
+        for check in entry.checks:
+            speed = check.compared == "speedup" or check.metric.startswith("speedup_")
+            if speed and check.status in (MetricStatus.OFF, MetricStatus.INCONCLUSIVE):
+                out.append(f"{label} {entry.name}: the honest speed claim came out {check.status.value}")
+    return out
 
 
 def _off_text(check: MetricCheck) -> str:
@@ -127,8 +145,10 @@ def _row(submission: DemoSubmission, entry: EntryGrade) -> DemoRow:
         homework=submission.homework,
         model=entry.name,
         size_bytes=measured.graded_size_bytes or measured.size_bytes,
-        latency_s=latency.measured if latency is not None else None,  # noisy timings too
-        noisy=latency is not None and latency.status is MetricStatus.NOISY,
+        latency_s=latency.measured if latency is not None else None,  # undecided timings too
+        undecided=latency is not None and latency.status is MetricStatus.INCONCLUSIVE,
+        speedup=entry.ratios.speedup_cpu_ci,
+        speed_status=latency.status if latency is not None and latency.compared == "speedup" else None,
         accuracy=measured.quality.get(measured.quality_primary) if measured.quality_primary else None,
         verdict=entry.verdict,
         note="; ".join(_off_text(c) for c in off),
@@ -144,6 +164,7 @@ def run_demo(
 ) -> DemoResult:
     """Build the models, write the demo course repository, grade every submission through the
     pipeline, collect the records and render the leaderboard (see the module docstring)."""
+    quiet_import_time_loggers()
     notify = progress or _ignore
     started = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -271,6 +292,7 @@ def _write_readme(repo: Path, course: Course, language: str) -> None:
 
 def _figures_path(models_root: Path, course: Course, refs: list[ModelRef]) -> Path:
     payload = {
+        "method": 2,  # 2: latency in fresh children; figures measured another way are measured again
         "runner": course.runner.model_dump(mode="json"),
         "tasks": {k: v.model_dump(mode="json") for k, v in course.tasks.items()},
         "refs": [asdict(r) for r in refs],

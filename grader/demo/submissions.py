@@ -189,10 +189,9 @@ def codebook_claim_bytes(folder: Path) -> int:
 def claims_of(entry: DemoEntry, figures: Figures, models: ModelSet) -> dict[str, Any]:
     """The claims block of one manifest entry, written the way students write numbers."""
     size = codebook_claim_bytes(models.folder(entry.ref.variant)) if entry.wrong_size else figures.size_bytes
-    claims: dict[str, Any] = {
-        "size": size_text(size),
-        "latency_cpu": latency_text(figures.latency_s),
-    }
+    claims: dict[str, Any] = {"size": size_text(size)}
+    if figures.latency_s is not None:
+        claims["latency_cpu"] = latency_text(figures.latency_s)
     if figures.ram_bytes is not None:
         claims["ram"] = memory_text(figures.ram_bytes)
     claims["quality"] = {"accuracy": accuracy_text(figures.accuracy)}

@@ -35,9 +35,9 @@ _CONCLUSIONS: dict[Verdict, str] = {
     Verdict.INCOMPLETE: "failure",
     Verdict.FAILED: "failure",
     Verdict.INVALID: "failure",
-    # Too noisy to grade even after a re-measurement: not the team's fault and not a pass either.
+    # A speed claim undecided within the budget: not the team's fault and not a pass either.
     # action_required blocks a merge (unlike neutral) until an instructor regrades.
-    Verdict.NOISY: "action_required",
+    Verdict.INCONCLUSIVE: "action_required",
 }
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from grader.atomic import write_atomic
+from grader.harness.affinity import pin_self
 from grader.harness.jobs import (
     ChildReport,
     GenerationReport,
@@ -118,6 +119,7 @@ def run_phase(job: PhaseJob) -> ChildReport:
     report = ChildReport(ok=False, pid=os.getpid())
     stage = _Stage()
     try:
+        pin_self(job.cpu)  # before any runtime starts its thread pool
         backend_cls = BACKENDS.load(job.backend)
         report.threads = configure_threads(job, uses_torch="torch" in backend_cls.preload)
         seed_everything(job.seed)

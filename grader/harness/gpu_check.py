@@ -40,6 +40,7 @@ from typing import Any
 
 from grader.course.model import Course
 from grader.harness.models import DeviceMeasurement, MeasurementRun, ModelMeasurement, Status
+from grader.harness.stats import Interval
 from grader.validate.document import ValidatedSubmission
 
 MIB = 1024 * 1024
@@ -249,8 +250,8 @@ def _course(dry: bool, devices: list[str]) -> Course:
             "runner": {
                 "devices": devices,
                 "threads": {"intra_op": 1, "inter_op": 1},
-                "rounds": 2,
-                "noise_gate_cv": 10.0,  # a check of the paths, not of this machine's quiet
+                # a check of the paths, not of this machine's quiet: the fewest rounds, short
+                "speed": {"min_rounds": 3, "max_rounds": 3, "budget_s": 30},
                 "latency": DRY_LATENCY if dry else GPU_LATENCY,
                 "limits": {"phase_timeout_s": 180, "memory_mib": 16384, "artifact_max_mib": 1000},
             },
@@ -338,7 +339,7 @@ def _print_device(dm: DeviceMeasurement, say: Callable[[str], None]) -> None:
         stats = dm.latency.samples.stats
         say(
             f"    latency [{dm.latency.timer}]: median {stats.median:.3f} ms, p90 {stats.p90:.3f} ms, "
-            f"n={stats.n}, noise {dm.latency.noise_cv or 0:.1%}, batch {dm.latency.batch_size}"
+            f"n={stats.n}, {_ci_text(dm.latency.median)}, batch {dm.latency.batch_size}"
         )
     if dm.memory is not None:
         memory = dm.memory
@@ -479,3 +480,9 @@ def _selftest(dry: bool, out: Path, say: Callable[[str], None]) -> list[str]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _ci_text(interval: Interval | None) -> str:
+    if interval is None:
+        return "no interval (fewer than two rounds)"
+    return f"{interval.confidence:.0%} CI ±{interval.half_width:.1%} over {interval.rounds} rounds"

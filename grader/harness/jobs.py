@@ -57,6 +57,7 @@ class PhaseJob(_Model):
     generation: bool = False
     allow_code_formats: bool = False  # TorchScript & co.: only after an instructor allowed it
     eval: EvalJob | None = None
+    cpu: int | None = None  # latency: run pinned to this CPU (grader.harness.affinity)
     result_path: str = ""  # filled in by the runner
 
 

@@ -6,11 +6,17 @@ Order of work (DESIGN.md, "The measurement contract"):
    zygotes start importing their backends meanwhile;
 2. memory children (one per model and device) and quality children (one per model, on the first
    requested device its backend can use), two at a time: they time nothing;
-3. latency children alone, interleaved: for each of ``rounds`` rounds, every model in turn
-   (A B C A B C), then each model's rounds merged; for causal-lm each latency child also times
+3. latency children alone, in many short paired rounds (each a fresh child): the first
+   ``speed.min_rounds`` rounds time every model, in order on odd rounds and in reverse on even
+   ones (A B C, C B A); then ``speed.step`` rounds at a time time only the models whose figure
+   is not decided yet, with the baseline they pair with, until each is decided or has spent
+   ``speed.budget_s``. Decided: a claimed speed-up whose confidence interval (grader.harness.stats)
+   lies wholly inside or wholly outside the claim's tolerance band; an unclaimed figure known to
+   ``speed.precision``. With one thread per child, children are pinned to one CPU and the
+   grader keeps off it (grader.harness.affinity). For causal-lm each latency child also times
    greedy generation after the forward calls (time to first token, time per output token);
-4. the noise gate: a model whose latency noise is above ``noise_gate_cv`` is measured again
-   (all rounds, interleaved with the other noisy ones); still above → NOISY, never graded.
+4. each (model, device) gets its median with a confidence interval and, for a candidate, its
+   speed-up over the baseline with one, paired by round; grader.verify judges claims on them.
 
 A phase that breaks is a PhaseResult with status FAILED (or NOT_MEASURABLE) and its reason; the
 phases that depend on it are SKIPPED with a reason; every other model and phase still reports.
@@ -37,10 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.course.model import Course
+from grader.course.model import Course, IntervalVerdict, SpeedSettings, Tolerance, TolerancesOverride
 from grader.errors import InputError
 from grader.fetch.artifact import FetchedArtifact, FetchError, default_cache_dir, fetch_artifact, team_root_of
 from grader.findings import Finding, Location
+from grader.harness.affinity import StealWatch, governor, keep_off, latency_cpu
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
 from grader.harness.backends.base import Backend
 from grader.harness.environment import ThreadPlan, collect_environment
@@ -57,12 +64,13 @@ from grader.harness.models import (
     ModelMeasurement,
     PhaseResult,
     QualityResult,
+    RoundInfo,
     Status,
 )
 from grader.harness.runner import ChildOutcome, Runner
-from grader.harness.stats import Samples, summarize
+from grader.harness.stats import Interval, Samples, median_interval, ratio_interval, summarize
 from grader.registry import UnknownNameError
-from grader.validate.document import ValidatedEntry, ValidatedSubmission
+from grader.validate.document import ClaimedSpeedup, ValidatedEntry, ValidatedSubmission, claimed_speedups
 
 PARALLEL_UNTIMED = 2  # memory and quality children that may run side by side
 PRIVATE_QUALITY = "private-quality"  # the quality child on the homework's private eval set
@@ -97,8 +105,10 @@ class _Context:
     allow_code_formats: bool = False
     generation: bool = False  # latency children also time generation (causal-lm)
     private_dataset: str | None = None  # the homework's private eval set, measured besides dataset_id
+    # the homework's speed-up tolerance: decides when a claim's rounds may stop
+    speedup_tolerance: Tolerance = field(default_factory=lambda: Tolerance(rel=0.2))
 
-    def job(self, model: _Model, device: str, phase: str) -> PhaseJob:
+    def job(self, model: _Model, device: str, phase: str, cpu: int | None = None) -> PhaseJob:
         assert model.fetched is not None
         runner = self.course.runner
         evaluation = None
@@ -128,6 +138,7 @@ class _Context:
             eval=evaluation,
             allow_code_formats=self.allow_code_formats,
             generation=self.generation and phase == "latency",
+            cpu=cpu if phase == "latency" else None,
         )
 
 
@@ -141,7 +152,9 @@ class _Model:
     blocked: dict[str, tuple[Status, str]] = field(default_factory=dict)  # device → why latency won't run
     memory: dict[str, ChildOutcome] = field(default_factory=dict)
     latency: dict[str, list[ChildOutcome]] = field(default_factory=dict)
-    remeasured: set[str] = field(default_factory=set)
+    round_numbers: dict[str, list[int]] = field(default_factory=dict)  # device → round of each outcome
+    round_info: dict[str, list[RoundInfo]] = field(default_factory=dict)
+    stop_reason: dict[str, str] = field(default_factory=dict)  # device → why its rounds ended
 
     @property
     def key(self) -> str:
@@ -218,8 +231,9 @@ def measure_submission(
             tracker.step("size", f"{model.measurement.name}: files checked")
         _untimed_phases(models, context, active, tracker)
         order = _latency_phases(models, context, active, tracker)
+    baseline = next((m for m in models if m.entry.is_baseline), None)
     for model in models:
-        _assemble(model, context)
+        _assemble(model, context, baseline)
     environment = collect_environment(
         context.plan,
         seed=course.runner.seed,
@@ -278,7 +292,13 @@ def _context(
         allow_code_formats=allow_code_formats,
         generation=_times_generation(submission.task, params),
         private_dataset=private if private != dataset_id else None,
+        speedup_tolerance=course.tolerances.merged(_homework_tolerances(course, submission.homework)).speedup,
     )
+
+
+def _homework_tolerances(course: Course, homework_id: int) -> TolerancesOverride | None:
+    homework = course.homework(homework_id)
+    return homework.tolerances if homework is not None else None
 
 
 def _times_generation(task: str, params: dict[str, int | float | str | bool]) -> bool:
@@ -440,13 +460,20 @@ def _untimed_phases(models: list[_Model], context: _Context, runner: Runner, tra
 
 
 def _run_child(
-    runner: Runner, context: _Context, model: _Model, device: str, phase: str, *, label: str
+    runner: Runner,
+    context: _Context,
+    model: _Model,
+    device: str,
+    phase: str,
+    *,
+    label: str,
+    cpu: int | None = None,
 ) -> ChildOutcome:
     """One child; a failure of the harness itself (it cannot write a job, spawn a process) is the
     phase's FAILED result too, so the other phases and models still report."""
     try:
         return runner.run(
-            context.job(model, device, phase), context.limits, preload=model.preload, label=label
+            context.job(model, device, phase, cpu), context.limits, preload=model.preload, label=label
         )
     except Exception as error:  # whatever broke, this phase gets a result with the reason
         return ChildOutcome(
@@ -510,11 +537,65 @@ def _phase_result(phase: str, device: str | None, round_: int | None, outcome: C
     )
 
 
-# --- latency -----------------------------------------------------------------------------------
+# --- latency: adaptive paired rounds --------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """One (model, device) whose latency is timed, with the question its rounds must answer."""
+
+    model: _Model
+    device: str
+    baseline: _Target | None  # the baseline on the same device (None for the baseline itself)
+    claims: list[ClaimedSpeedup]
+    spent_s: float = 0.0  # wall time of its latency children so far
+    done: str = ""  # why it runs no more rounds: decided, budget, max_rounds, failed, paired
+    # A baseline with candidates on its device asks no question of its own: it runs to pair with
+    # them, as long as one of them still needs rounds.
+    pairs_only: bool = False
+
+    @property
+    def outcomes(self) -> list[ChildOutcome]:
+        return self.model.latency.setdefault(self.device, [])
+
+    @property
+    def failed(self) -> bool:
+        return any(not o.ok for o in self.outcomes)
 
 
 def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tracker: _Progress) -> list[str]:
-    targets: list[tuple[_Model, str]] = []
+    """Rounds of every timed (model, device), interleaved, until each one's figure is decided.
+
+    The first `min_rounds` rounds run every target; then `step` rounds at a time run only the
+    targets still undecided (and their baselines, which every round pairs them with), until
+    none is left or each has spent its budget. Round r runs the targets in order when r is odd
+    and in reverse when it is even (A B C, C B A): a drift of the machine's speed during a batch
+    affects every model alike.
+    """
+    targets = _latency_targets(models, context)
+    speed = context.course.runner.speed
+    cpu = latency_cpu(context.plan.intra_op, context.course.runner.pin_cpu)
+    order: list[str] = []
+    round_ = 0
+    with keep_off(cpu):
+        while active := _active(targets):
+            batch = speed.min_rounds if round_ == 0 else speed.step
+            tracker.add(batch * len(active))
+            for _ in range(batch):
+                round_ += 1
+                for target in active if round_ % 2 else active[::-1]:
+                    order += _run_round(target, round_, context, runner, tracker, cpu)
+            for target in targets:
+                target.done = target.done or _stop_reason(target, speed, context.speedup_tolerance)
+    for target in targets:
+        target.model.stop_reason[target.device] = target.done or ("paired" if target.pairs_only else "")
+    return order
+
+
+def _latency_targets(models: list[_Model], context: _Context) -> list[_Target]:
+    targets: list[_Target] = []
+    baselines: dict[str, _Target] = {}
+    baseline_entry = next((m.entry for m in models if m.entry.is_baseline), None)
     for model in models:
         for device in model.devices:
             if device in model.blocked:
@@ -527,117 +608,163 @@ def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tra
                         reason=f"not run: the memory phase on {device} ended {status.value} ({reason})",
                     )
                 )
-            else:
-                targets.append((model, device))
-    rounds = context.course.runner.rounds
-    tracker.add(rounds * len(targets))
-    order = _interleave(targets, rounds, context, runner, tracker, suffix="")
-    gate = context.course.runner.noise_gate_cv
-    noisy = [(m, d) for m, d in targets if _complete(m, d, rounds) and noise_cv(_round_samples(m, d)) > gate]
-    if noisy:
-        tracker.add(rounds * len(noisy))
-        for model, device in noisy:
-            tracker.note(
-                "latency", f"{model.measurement.name}: noise above {gate:.0%} on {device}, measuring again"
-            )
-            model.remeasured.add(device)
-            model.latency[device] = []
-        order += _interleave(noisy, rounds, context, runner, tracker, suffix=" (re-measure)")
-    return order
-
-
-def _interleave(
-    targets: list[tuple[_Model, str]],
-    rounds: int,
-    context: _Context,
-    runner: Runner,
-    tracker: _Progress,
-    *,
-    suffix: str,
-) -> list[str]:
-    order: list[str] = []
-    for round_ in range(1, rounds + 1):
-        for model, device in targets:
-            done = model.latency.setdefault(device, [])
-            if any(not o.ok for o in done):  # a round already broke: more rounds would only repeat it
-                model.phase(
-                    PhaseResult(
-                        phase="latency",
-                        device=device,
-                        round=round_,
-                        status=Status.SKIPPED,
-                        reason="not run: an earlier latency round of this model failed",
-                    )
-                )
-                tracker.step("latency", f"{model.measurement.name}: round {round_} skipped")
                 continue
-            label = f"{model.key}-{device}-latency-{round_}"
-            outcome = _run_child(runner, context, model, device, "latency", label=label)
-            done.append(outcome)
-            order.append(f"{model.key}@{device}#{round_}{suffix}")
-            model.phase(_phase_result("latency", device, round_, outcome))
-            tracker.step(
-                "latency", f"{model.measurement.name}: round {round_} on {device} {outcome.status.value}"
+            base = None if model.entry.is_baseline else baselines.get(device)
+            claims = (
+                claimed_speedups(model.entry, baseline_entry, device, context.course.runner.batch_size)
+                if base is not None
+                else []
             )
-    return order
+            target = _Target(model, device, base, claims)
+            if model.entry.is_baseline:
+                baselines[device] = target
+            elif base is not None:
+                base.pairs_only = True
+            targets.append(target)
+    return targets
 
 
-def _complete(model: _Model, device: str, rounds: int) -> bool:
+def _active(targets: list[_Target]) -> list[_Target]:
+    """The targets the next rounds run: the undecided ones, and the baselines they pair with."""
+    running = {id(t) for t in targets if not t.done and not t.pairs_only}
+    running |= {id(t.baseline) for t in targets if id(t) in running and t.baseline is not None}
+    return [t for t in targets if id(t) in running and not t.failed]
+
+
+def _run_round(
+    target: _Target, round_: int, context: _Context, runner: Runner, tracker: _Progress, cpu: int | None
+) -> list[str]:
+    model, device = target.model, target.device
+    if target.failed:  # a round already broke: more rounds would only repeat it
+        model.phase(
+            PhaseResult(
+                phase="latency",
+                device=device,
+                round=round_,
+                status=Status.SKIPPED,
+                reason="not run: an earlier latency round of this model failed",
+            )
+        )
+        tracker.step("latency", f"{model.measurement.name}: round {round_} skipped")
+        return []
+    label = f"{model.key}-{device}-latency-{round_}"
+    steal = StealWatch(cpu)
+    outcome = _run_child(runner, context, model, device, "latency", label=label, cpu=cpu)
+    wall = outcome.exit.wall_s if outcome.exit else None
+    target.spent_s += wall or 0.0
+    target.outcomes.append(outcome)
+    model.round_numbers.setdefault(device, []).append(round_)
+    model.round_info.setdefault(device, []).append(
+        RoundInfo(round=round_, cpu=cpu, steal_s=steal.seconds(), governor=governor(cpu), wall_s=wall)
+    )
+    model.phase(_phase_result("latency", device, round_, outcome))
+    tracker.step("latency", f"{model.measurement.name}: round {round_} on {device} {outcome.status.value}")
+    return [f"{model.key}@{device}#{round_}"]
+
+
+def _stop_reason(target: _Target, speed: SpeedSettings, tolerance: Tolerance) -> str:
+    """Why ``target`` needs no more rounds ("" while it does)."""
+    if target.failed or (target.baseline is not None and target.baseline.failed):
+        return "failed"
+    if _decided(target, speed, tolerance):
+        return "decided"
+    if target.spent_s >= speed.budget_s:
+        return "budget"
+    if len(target.outcomes) >= speed.max_rounds:
+        return "max_rounds"
+    return ""
+
+
+def _decided(target: _Target, speed: SpeedSettings, tolerance: Tolerance) -> bool:
+    """A claimed speed-up: its interval lies inside or outside the claim's tolerance band. An
+    unclaimed figure (or the baseline's): its interval is within the course's precision."""
+    if target.baseline is None:
+        interval = median_interval(list(_round_medians(target).values()), speed.confidence, "ms/item")
+        return interval is not None and interval.half_width <= speed.precision
+    verdicts = []
+    for claim in target.claims:
+        interval = _speedup_interval(target, speed.confidence, per_token=claim.per_token)
+        if interval is None:
+            return False
+        verdicts.append(tolerance.judge_interval(claim.value, interval.low, interval.high))
+    if target.claims:
+        return IntervalVerdict.UNDECIDED not in verdicts
+    interval = _speedup_interval(target, speed.confidence, per_token=False)
+    return interval is not None and interval.half_width <= speed.precision
+
+
+def _speedup_interval(target: _Target, confidence: float, *, per_token: bool) -> Interval | None:
+    assert target.baseline is not None
+    medians = _token_medians if per_token else _round_medians
+    return ratio_interval(medians(target.baseline), medians(target), confidence)
+
+
+def _round_medians(target: _Target) -> dict[int, float]:
+    return _forward_medians(target.model, target.device)
+
+
+def _token_medians(target: _Target) -> dict[int, float]:
+    return _generation_medians(target.model, target.device)
+
+
+def _numbered(model: _Model, device: str) -> list[tuple[int, ChildOutcome]]:
+    return list(zip(model.round_numbers.get(device, []), model.latency.get(device, []), strict=True))
+
+
+def _forward_medians(model: _Model, device: str) -> dict[int, float]:
+    """Round number → that round's median time per call (ms), for the rounds that timed."""
+    out = {}
+    for number, outcome in _numbered(model, device):
+        if outcome.ok and outcome.report and outcome.report.timing and outcome.report.timing.samples_ms:
+            out[number] = float(np.median(outcome.report.timing.samples_ms))
+    return out
+
+
+def _generation_medians(model: _Model, device: str) -> dict[int, float]:
+    out = {}
+    for number, outcome in _numbered(model, device):
+        generation = outcome.report.generation if outcome.report else None
+        if generation is not None and generation.tpot_ms:
+            out[number] = float(np.median(generation.tpot_ms))
+    return out
+
+
+def _complete(model: _Model, device: str) -> bool:
     outcomes = model.latency.get(device, [])
-    return len(outcomes) == rounds and all(o.ok and o.report and o.report.timing for o in outcomes)
+    return bool(outcomes) and all(o.ok and o.report and o.report.timing for o in outcomes)
 
 
-def _round_samples(model: _Model, device: str) -> list[list[float]]:
-    return [o.report.timing.samples_ms for o in model.latency.get(device, []) if o.report and o.report.timing]
-
-
-def noise_cv(rounds: list[list[float]]) -> float:
-    """The noise figure the gate judges: the larger of two coefficients of variation.
-
-    - within: the samples' robust CV, IQR / 1.349 / median, which a few outliers (an interrupt, a
-      page fault) do not inflate the way std / mean is inflated;
-    - between: std / mean of the round medians, which catches a machine whose speed changed
-      between rounds (another job started, the CPU clocked down) even when each round was calm.
-    """
-    values = np.concatenate([np.asarray(r, dtype=np.float64) for r in rounds if len(r)])
-    if values.size == 0:
+def robust_cv(values: list[float]) -> float:
+    """The samples' robust CV, IQR / 1.349 / median: information about single calls' scatter,
+    which a few outliers (an interrupt, a page fault) do not inflate as std / mean is inflated.
+    Never a gate: how well a median is known is its interval's business."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
         return 0.0
-    q25, median, q75 = np.percentile(values, [25, 50, 75])
-    within = float((q75 - q25) / IQR_PER_SIGMA / median) if median > 0 else 0.0
-    medians = [float(np.median(r)) for r in rounds if len(r)]
-    between = statistics.stdev(medians) / statistics.fmean(medians) if len(medians) > 1 else 0.0
-    return max(within, between)
+    q25, median, q75 = np.percentile(arr, [25, 50, 75])
+    return float((q75 - q25) / IQR_PER_SIGMA / median) if median > 0 else 0.0
 
 
 # --- assembling the measurement --------------------------------------------------------------
 
 
-def _assemble(model: _Model, context: _Context) -> None:
+def _assemble(model: _Model, context: _Context, baseline: _Model | None) -> None:
     for device in model.devices:
-        model.measurement.devices[device] = _device_measurement(model, device, context)
+        model.measurement.devices[device] = _device_measurement(model, device, context, baseline)
     model.measurement.status, model.measurement.reason = _model_status(model)
 
 
-def _device_measurement(model: _Model, device: str, context: _Context) -> DeviceMeasurement:
+def _device_measurement(
+    model: _Model, device: str, context: _Context, baseline: _Model | None
+) -> DeviceMeasurement:
     outcomes = model.latency.get(device, [])
     memory_outcome = model.memory.get(device)
-    latency = None
-    noisy_reason = ""
-    if outcomes and _complete(model, device, len(outcomes)) and len(outcomes) == context.course.runner.rounds:
-        latency = _latency_result(model, device, context)
-        gate = context.course.runner.noise_gate_cv
-        if latency.noise_cv is not None and latency.noise_cv > gate:
-            noisy_reason = (
-                f"latency noise {latency.noise_cv:.1%} stayed above the course's gate of {gate:.0%}"
-                + (" after a re-measurement" if latency.remeasured else "")
-                + "; the machine was too busy for a trustworthy figure"
-            )
-            model.phase(PhaseResult(phase="latency", device=device, status=Status.NOISY, reason=noisy_reason))
+    latency = _latency_result(model, device, context, baseline) if _complete(model, device) else None
     memory = None
     if memory_outcome is not None and memory_outcome.ok:
         memory = memory_of(memory_outcome)
-    generation = _generation_result(model, device, context) if latency is not None else None
-    status, reason = _device_status(model, device, noisy_reason)
+    generation = _generation_result(model, device, context, baseline) if latency is not None else None
+    status, reason = _device_status(model, device)
     return DeviceMeasurement(
         device=device,
         status=status,
@@ -651,7 +778,14 @@ def _device_measurement(model: _Model, device: str, context: _Context) -> Device
     )
 
 
-def _generation_result(model: _Model, device: str, context: _Context) -> GenerationResult | None:
+def _paired(baseline: _Model | None, model: _Model, device: str) -> bool:
+    """Whether a speed-up of ``model`` over ``baseline`` on ``device`` can be formed."""
+    return baseline is not None and baseline is not model and _complete(baseline, device)
+
+
+def _generation_result(
+    model: _Model, device: str, context: _Context, baseline: _Model | None
+) -> GenerationResult | None:
     """The rounds' generation timings merged, like the forward latency's; or a `generation` phase
     result that says why there is none (said once: every round would say the same)."""
     if not context.generation:
@@ -671,37 +805,36 @@ def _generation_result(model: _Model, device: str, context: _Context) -> Generat
         return None
     timings = [r.generation for r in reports if r.generation is not None]
     first = timings[0]
-    tpot_rounds = [t.tpot_ms for t in timings]
-    result = GenerationResult(
+    confidence = context.course.runner.speed.confidence
+    tpot = [v for t in timings for v in t.tpot_ms]
+    medians = _generation_medians(model, device)
+    return GenerationResult(
         prompt_tokens=first.prompt_tokens,
         new_tokens=first.new_tokens,
         kv_cache=all(t.kv_cache for t in timings),
         time_to_first_token=Samples.of([v for t in timings for v in t.ttft_ms], "ms"),
-        time_per_output_token=Samples.of([v for t in timings for v in t.tpot_ms], "ms/token"),
+        time_per_output_token=Samples.of(tpot, "ms/token"),
         ttft_rounds=[summarize(t.ttft_ms, "ms") for t in timings],
-        tpot_rounds=[summarize(r, "ms/token") for r in tpot_rounds],
+        tpot_rounds=[summarize(t.tpot_ms, "ms/token") for t in timings],
         repeats=first.repeats,
-        noise_cv=noise_cv(tpot_rounds),
+        noise_cv=robust_cv(tpot),
+        round_numbers=list(model.round_numbers.get(device, [])),
+        tpot_median=median_interval(list(medians.values()), confidence, "ms/token"),
+        tpot_speedup=(
+            ratio_interval(_generation_medians(baseline, device), medians, confidence)
+            if baseline is not None and _paired(baseline, model, device)
+            else None
+        ),
     )
-    gate = context.course.runner.noise_gate_cv
-    if result.noise_cv is not None and result.noise_cv > gate:
-        model.phase(
-            PhaseResult(
-                phase="generation",
-                device=device,
-                status=Status.NOISY,
-                reason=f"time per output token: noise {result.noise_cv:.1%} above the course's gate of "
-                f"{gate:.0%}; the machine was too busy for a trustworthy figure",
-            )
-        )
-    return result
 
 
-def _latency_result(model: _Model, device: str, context: _Context) -> LatencyResult:
+def _latency_result(model: _Model, device: str, context: _Context, baseline: _Model | None) -> LatencyResult:
     timings = [o.report.timing for o in model.latency[device] if o.report and o.report.timing]
     batch = context.course.runner.batch_size
+    confidence = context.course.runner.speed.confidence
     rounds = [t.samples_ms for t in timings]
     samples = [s for r in rounds for s in r]
+    medians = _forward_medians(model, device)
     return LatencyResult(
         batch_size=batch,
         samples=Samples.of(samples, "ms"),
@@ -711,8 +844,16 @@ def _latency_result(model: _Model, device: str, context: _Context) -> LatencyRes
         warmup_s=sum(t.warmup_s for t in timings),
         stable=all(t.stable for t in timings),
         timer=timings[0].timer,
-        remeasured=device in model.remeasured,
-        noise_cv=noise_cv(rounds),
+        noise_cv=robust_cv(samples),
+        round_numbers=list(model.round_numbers.get(device, [])),
+        round_info=list(model.round_info.get(device, [])),
+        median=median_interval([m / batch for m in medians.values()], confidence, "ms/item"),
+        speedup=(
+            ratio_interval(_forward_medians(baseline, device), medians, confidence)
+            if baseline is not None and _paired(baseline, model, device)
+            else None
+        ),
+        stop_reason=model.stop_reason.get(device, ""),
     )
 
 
@@ -751,7 +892,7 @@ def _load_result(latency: list[ChildOutcome], memory: ChildOutcome | None) -> Lo
     )
 
 
-def _device_status(model: _Model, device: str, noisy_reason: str) -> tuple[Status, str]:
+def _device_status(model: _Model, device: str) -> tuple[Status, str]:
     phases = [
         p for p in model.measurement.phases if p.device == device and p.phase in ("load", "memory", "latency")
     ]
@@ -759,13 +900,11 @@ def _device_status(model: _Model, device: str, noisy_reason: str) -> tuple[Statu
         for phase in phases:
             if phase.status is wanted:
                 return wanted, f"{phase.phase}: {phase.reason}"
-    if noisy_reason:
-        return Status.NOISY, noisy_reason
     return Status.OK, ""
 
 
 def _model_status(model: _Model) -> tuple[Status, str]:
-    """FAILED if anything broke, else NOT_MEASURABLE if nothing could run, else NOISY, else OK.
+    """FAILED if anything broke, else NOT_MEASURABLE if nothing could run, else OK.
 
     A device that this runner lacks (no GPU) does not make the model NOT_MEASURABLE: that device's
     own status says so, and the figures of the other devices stand.
@@ -784,10 +923,6 @@ def _model_status(model: _Model) -> tuple[Status, str]:
     if not model.devices:
         reasons = {dm.reason for dm in model.measurement.devices.values() if dm.reason}
         return Status.NOT_MEASURABLE, "; ".join(sorted(reasons)) or model.measurement.reason
-    if any(dm.status is Status.NOISY for dm in model.measurement.devices.values()):
-        return Status.NOISY, next(
-            dm.reason for dm in model.measurement.devices.values() if dm.status is Status.NOISY
-        )
     return Status.OK, ""
 
 

@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grader.documents import Document
 from grader.harness.jobs import ProviderShare
-from grader.harness.stats import Samples, Stats
+from grader.harness.stats import Interval, Samples, Stats
 from grader.validate.document import ValidatedSubmission
 
-MEASUREMENT_SCHEMA_VERSION = 1
+MEASUREMENT_SCHEMA_VERSION = 2  # 2: rounds with intervals; 1 is still read
 
 
 class Model(BaseModel):
@@ -28,7 +28,7 @@ class Status(StrEnum):
     FAILED = "failed"  # the phase ran and broke: reason and stderr tail say why
     NOT_MEASURABLE = "not_measurable"  # cannot run here (no GPU, runtime not installed): reason says which
     SKIPPED = "skipped"  # not asked for, or an earlier phase it needs failed
-    NOISY = "noisy"  # measured twice and still above the course's noise gate
+    NOISY = "noisy"  # schema 1 only: the old two-round noise gate (now decided on intervals in verify)
 
 
 class PhaseResult(Model):
@@ -56,6 +56,16 @@ class LoadResult(Model):
     notes: list[str] = []
 
 
+class RoundInfo(Model):
+    """What one latency round (one fresh child) ran on, for the reproducibility block."""
+
+    round: int
+    cpu: int | None = None  # the CPU the child was pinned to (None: not pinned)
+    steal_s: float | None = None  # hypervisor steal time of that CPU (all CPUs if unpinned) meanwhile
+    governor: str | None = None  # cpufreq scaling governor of that CPU
+    wall_s: float | None = None  # the child's whole life: fork, load, warm-up, timed calls
+
+
 class LatencyResult(Model):
     batch_size: int
     samples: Samples  # milliseconds per call (one batch); all rounds together
@@ -65,10 +75,15 @@ class LatencyResult(Model):
     warmup_s: float
     stable: bool  # the stopping rule was met (rather than a bound)
     timer: str  # "perf_counter" on CPU; "cuda_events" / "synchronize" on GPU
-    remeasured: bool = False  # the first attempt was above the noise gate
-    # Added by the harness: the figure the noise gate judged (grader.harness.measure.noise_cv):
-    # the larger of the samples' robust CV (IQR / 1.349 / median) and the CV of the round medians.
+    remeasured: bool = False  # schema 1: the first attempt was above the old noise gate
+    # Information only, never a gate: the samples' robust CV (IQR / 1.349 / median), pooled.
     noise_cv: float | None = None
+    # Schema 2 (grader.harness.measure, the adaptive rounds):
+    round_numbers: list[int] = []  # the interleaved round each of `rounds` ran in: pairs with the baseline
+    round_info: list[RoundInfo] = []
+    median: Interval | None = None  # median time per item (ms/item) with its confidence interval
+    speedup: Interval | None = None  # candidates: baseline median / this median, paired by round
+    stop_reason: str = ""  # decided, budget, max_rounds, failed
 
 
 class GenerationResult(Model):
@@ -84,7 +99,10 @@ class GenerationResult(Model):
     ttft_rounds: list[Stats]  # one per interleaved round
     tpot_rounds: list[Stats]
     repeats: int  # timed generations per round (after one untimed warm-up generation)
-    noise_cv: float | None = None  # grader.harness.measure.noise_cv over the per-token rounds
+    noise_cv: float | None = None  # information only: robust CV of the per-token samples
+    round_numbers: list[int] = []  # schema 2: as LatencyResult.round_numbers
+    tpot_median: Interval | None = None  # median time per output token (ms/token), with its interval
+    tpot_speedup: Interval | None = None  # candidates: baseline's time per token / this one's
 
 
 class MemoryResult(Model):
@@ -235,6 +253,7 @@ class MeasurementRun(Document):
     KIND = "measurement-run"
     VERSION = MEASUREMENT_SCHEMA_VERSION
     PRODUCER = "grader measure"
+    READS = frozenset({1})
 
     submission: ValidatedSubmission
     models: list[ModelMeasurement]

@@ -6,7 +6,7 @@ Ranking (the rules themselves: grader.verify.scoring):
 - pareto: every team's models of the homework are ranked together by non-dominated sorting on
   (compression, speed-up on the scoring device, quality retained), all against each team's own
   baseline; within one front by compression; equal (front, compression) share a rank.
-A model without a score (below the quality gate, a figure missing or noisy) is listed after the
+A model without a score (below the quality gate, a figure missing or undecided) is listed after the
 ranked ones, without a rank, with the reason under the table. Baselines are the reference and are
 not listed, except in a homework that ranks nothing (there every model is a baseline measurement).
 """

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.harness.models import GpuInfo
+from grader.harness.stats import Interval
 from grader.report.templates import Strings, code, md
 from grader.verify import formatting as fmt
 from grader.verify.messages import metric_label, render
@@ -23,21 +24,21 @@ STATUS_ICONS: dict[MetricStatus, str] = {
     MetricStatus.NOT_MEASURABLE: "⚪",
     MetricStatus.UNVERIFIABLE: "ℹ️",
     MetricStatus.FAILED: "💥",
-    MetricStatus.NOISY: "〰️",
+    MetricStatus.INCONCLUSIVE: "〰️",
 }
 VERDICT_ICONS: dict[Verdict, str] = {
     Verdict.PASS: "✅",
     Verdict.CLAIMS_MISMATCH: "❌",
     Verdict.INCOMPLETE: "🟡",
     Verdict.FAILED: "💥",
-    Verdict.NOISY: "〰️",
+    Verdict.INCONCLUSIVE: "〰️",
     Verdict.INVALID: "🚫",
 }
 COLUMNS = ("size", "latency_cpu", "latency_gpu", "ram", "vram", "quality")
 EXPLAINED = (
     MetricStatus.OFF,
     MetricStatus.FAILED,
-    MetricStatus.NOISY,
+    MetricStatus.INCONCLUSIVE,
     MetricStatus.NOT_MEASURABLE,
     MetricStatus.UNVERIFIABLE,
 )
@@ -126,9 +127,22 @@ class Writer:
         text = self.figure(check.metric, check.measured)
         if check.unit == "s/token":  # a per-token claim, read against the time per output token
             text += "/token"
-        if check.cv is not None and fmt.metric_kind(check.metric) == "time":
-            text += f", CV {fmt.percent(check.cv)}"
+        interval = check.interval
+        if interval is not None and interval.unit != "x" and fmt.metric_kind(check.metric) == "time":
+            text += f" ±{fmt.percent(interval.half_width)}"  # the median's interval, one noise figure
         return text
+
+    def speedup(self, value: float, interval: Interval | None) -> str:
+        """`1.84× (95 % CI 1.79–1.89×, 12 rounds)`, or the bare ratio without an interval."""
+        if interval is None or interval.unit != "x":
+            return fmt.ratio(value)
+        params = {
+            "value": fmt.ratio(value),
+            "confidence": fmt.percent(interval.confidence),
+            "interval": fmt.ratio_interval(interval.low, interval.high),
+            "rounds": str(interval.rounds),
+        }
+        return render("figure.ratio_ci", params, self.language, self.labels)
 
     # --- table cells ---
     def cell(self, check: MetricCheck | None) -> str:
@@ -137,16 +151,25 @@ class Writer:
         s, status = self.s, check.status
         claimed = md(check.claimed_raw) if check.claimed_raw is not None else ""
         measured = self.measured(check)
-        if check.compared == "speedup" and status in (MetricStatus.REPRODUCED, MetricStatus.OFF):
+        if check.compared == "speedup" and status in (
+            MetricStatus.REPRODUCED,
+            MetricStatus.OFF,
+            MetricStatus.INCONCLUSIVE,
+        ):
             assert check.claimed_speedup is not None and check.measured_speedup is not None
             params = {
                 "measured": measured,
                 "claimed": claimed,
                 "claimed_speedup": fmt.ratio(check.claimed_speedup),
-                "measured_speedup": fmt.ratio(check.measured_speedup),
+                "measured_speedup": self.speedup(check.measured_speedup, check.interval),
             }
-            key = "cell.speedup_reproduced" if status is MetricStatus.REPRODUCED else "cell.speedup_off"
+            key = {
+                MetricStatus.REPRODUCED: "cell.speedup_reproduced",
+                MetricStatus.OFF: "cell.speedup_off",
+            }.get(status, "cell.speedup_inconclusive")
             return s(key, **params)
+        if check.source == "ratio" and check.measured is not None and check.interval is not None:
+            measured = self.speedup(check.measured, check.interval)
         if status is MetricStatus.OFF:
             delta = self.delta(check)
             return s("cell.off", claimed=claimed, measured=measured, delta=delta)
@@ -158,8 +181,8 @@ class Writer:
             if check.measured is None:
                 return s("cell.unverifiable_unmeasured", claimed=claimed)
             return s("cell.unverifiable", claimed=claimed, measured=measured)
-        if status is MetricStatus.NOISY:
-            return s("cell.noisy", measured=measured)
+        if status is MetricStatus.INCONCLUSIVE:
+            return s("cell.inconclusive", measured=measured)
         if status is MetricStatus.NOT_MEASURABLE:
             return s("cell.not_measurable")
         return s("cell.failed")
@@ -242,9 +265,9 @@ def _generation_rows(w: Writer, grade: Grade) -> list[list[str]]:
                 cell = f"{STATUS_ICONS[status]} {w.s(f'status.{status.value}')}"
                 rows.append([name, where, cell, cell, md(g.reason)])
                 continue
-            ttft = fmt.time_ms(g.ttft_s) + (f", CV {fmt.percent(g.ttft_cv)}" if g.ttft_cv is not None else "")
+            ttft = fmt.time_ms(g.ttft_s)
             tpot = f"{fmt.time_ms(g.tpot_s)}/token" + (
-                f", CV {fmt.percent(g.tpot_cv)}" if g.tpot_cv is not None else ""
+                f" ±{fmt.percent(g.tpot_ci.half_width)}" if g.tpot_ci is not None else ""
             )
             setting = w.s(
                 "generation.setting_text",
@@ -289,14 +312,14 @@ def _counts(grade: Grade, s: Strings) -> list[tuple[str, int]]:
     found: dict[MetricStatus, int] = {}
     for e in grade.entries:
         for c in e.checks:
-            if c.claimed_raw is not None or c.status in (MetricStatus.FAILED, MetricStatus.NOISY):
+            if c.claimed_raw is not None or c.status in (MetricStatus.FAILED, MetricStatus.INCONCLUSIVE):
                 found[c.status] = found.get(c.status, 0) + 1
     order = [
         MetricStatus.REPRODUCED,
         MetricStatus.OFF,
         MetricStatus.UNVERIFIABLE,
         MetricStatus.NOT_MEASURABLE,
-        MetricStatus.NOISY,
+        MetricStatus.INCONCLUSIVE,
         MetricStatus.FAILED,
     ]
     return [(f"{STATUS_ICONS[st]} {s(f'status.{st.value}')}", found[st]) for st in order if found.get(st)]
@@ -333,8 +356,8 @@ def _ratio_rows(w: Writer, grade: Grade) -> list[list[str]]:
         values = {
             "model": f"**{md(e.name)}**",
             "compression": fmt.ratio(r.compression) if r.compression else "—",
-            "speedup_cpu": fmt.ratio(r.speedup_cpu) if r.speedup_cpu else "—",
-            "speedup_gpu": fmt.ratio(r.speedup_gpu) if r.speedup_gpu else "—",
+            "speedup_cpu": w.speedup(r.speedup_cpu, r.speedup_cpu_ci) if r.speedup_cpu else "—",
+            "speedup_gpu": w.speedup(r.speedup_gpu, r.speedup_gpu_ci) if r.speedup_gpu else "—",
             "quality_delta": fmt.score_delta(r.quality_delta, bounded=bounded)
             if r.quality_delta is not None
             else "—",

@@ -109,3 +109,42 @@ def _pr_problem(file: str, *, code: str, message: str, found: str, field: tuple 
         found=found,
         hint="the GitHub integration writes this file from the API (`grader pr-context`)",
     )
+
+
+# --- speed claims: what a team claims about speed, in the unit the grader compares ---------------
+
+
+class ClaimedSpeedup(BaseModel):
+    """A speed-up the team claims for one device: a `speedup_<device>` claim, or one implied by
+    two time claims (baseline's / this model's) written in the same unit of work."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: float
+    per_token: bool = False  # compared on time per output token (causal-lm generation)
+    metric: str  # the claim it comes from: "speedup_cpu" or "latency_cpu"
+
+
+def claim_seconds(claim: ParsedClaim, batch_size: int) -> float:
+    """A time claim as seconds per item, or per token: a claim per batch is per call at the
+    course's batch size (the validator allows it only then)."""
+    return claim.value / batch_size if claim.per == "batch" else claim.value
+
+
+def claimed_speedups(
+    entry: ValidatedEntry, baseline: ValidatedEntry | None, device: str, batch_size: int
+) -> list[ClaimedSpeedup]:
+    """Every speed-up ``entry`` claims on ``device`` (``cpu`` or ``cuda``) against ``baseline``."""
+    suffix = "cpu" if device == "cpu" else "gpu"
+    claims = {c.metric: c for c in entry.claims}
+    out = []
+    ratio = claims.get(f"speedup_{suffix}")
+    if ratio is not None and ratio.value > 0:
+        out.append(ClaimedSpeedup(value=ratio.value, metric=ratio.metric))
+    own = claims.get(f"latency_{suffix}")
+    base = next((c for c in baseline.claims if c.metric == f"latency_{suffix}"), None) if baseline else None
+    same_unit = own is not None and base is not None and (own.per == "token") == (base.per == "token")
+    if own is not None and base is not None and same_unit and own.value > 0:
+        value = claim_seconds(base, batch_size) / claim_seconds(own, batch_size)
+        out.append(ClaimedSpeedup(value=value, per_token=own.per == "token", metric=own.metric))
+    return out

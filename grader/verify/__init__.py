@@ -41,10 +41,11 @@ from grader.verify.models import (
     MetricStatus,
     Note,
     QualityMetricInfo,
+    Ratios,
     Verdict,
 )
 from grader.verify.private import NOTHING, Withheld, private_results, redact_measurement, withheld
-from grader.verify.readings import State, generation_reading, phase_problems, seconds
+from grader.verify.readings import State, generation_reading, phase_problems, seconds, speedup_reading
 from grader.verify.scoring import (
     entry_verdict,
     missing_requirements,
@@ -93,7 +94,6 @@ def verify(
     for subject in subjects:
         ctx = Context(
             tolerances=tolerances,
-            noise_gate_cv=course.runner.noise_gate_cv,
             baseline=baseline,
             quality=quality_info,
             required=_required_checks(required, subject, primary),
@@ -128,7 +128,7 @@ def verify(
         graded_at=_stamp(now),
         scoring=scoring,
         tolerances=tolerances,
-        noise_gate_cv=course.runner.noise_gate_cv,
+        speed=course.runner.speed,
         quality_metrics=quality_info,
         grader_version=_version(),
         private_dataset=course.private_eval_for(validated.submission.homework, validated.submission.task),
@@ -200,7 +200,7 @@ def grade_invalid(
         graded_at=_stamp(now),
         scoring=homework.scoring if homework else None,
         tolerances=course.tolerances.merged(homework.tolerances if homework else None),
-        noise_gate_cv=course.runner.noise_gate_cv,
+        speed=course.runner.speed,
         grader_version=_version(),
     )
 
@@ -313,6 +313,7 @@ def _grade_entry(
     if base is not None:
         info = ctx.quality.get(primary) if primary else None
         grade.ratios = ratios(_graded(subject, primary), _graded(base, primary), primary, info)
+        _speedups(grade.ratios, subject, base)
     score, why = score_entry(
         scoring,
         grade.ratios,
@@ -353,6 +354,17 @@ def _rank_pareto(entries: list[EntryGrade], scoring: Scoring) -> None:
             _set_score(e, None, note("score.no_quality", why="@why.not_measured"))
 
 
+def _speedups(out: Ratios, subject: Subject, base: Subject) -> None:
+    """Speed-ups as the rounds measured them: paired by round, with their intervals."""
+    if subject.measurement is None or base.measurement is None:
+        return
+    for device, suffix in (("cpu", "cpu"), ("cuda", "gpu")):
+        reading = speedup_reading(subject.measurement, base.measurement, device, per_token=False)
+        ok = reading.ok and getattr(out, f"speedup_{suffix}") is not None
+        setattr(out, f"speedup_{suffix}", reading.value if ok else None)
+        setattr(out, f"speedup_{suffix}_ci", reading.interval if ok else None)
+
+
 def _graded(subject: Subject, primary: str | None) -> dict[str, float | None]:
     """The figures ratios are formed from: only clean readings (never noisy or failed ones)."""
     out: dict[str, float | None] = {}
@@ -385,9 +397,10 @@ def _measured(subject: Subject, primary: str | None) -> Measured:
             out.as_run_bytes = int(size.value)
     for device, prefix in (("cpu", "latency_cpu"), ("cuda", "latency_gpu")):
         reading = read(subject, prefix)
-        if reading.ok:  # a noisy figure is shown in its check, never recorded as verified
+        if reading.ok:  # an undecided figure is shown in its check, never recorded as verified
             setattr(out, f"{prefix}_s", reading.value)
             setattr(out, f"{prefix}_cv", reading.cv)
+            setattr(out, f"{prefix}_ci", reading.interval)
         dm = m.devices.get(device)
         if device == "cpu" and dm is not None and dm.load is not None:
             out.load_s = dm.load.load_s
@@ -420,9 +433,10 @@ def _generation_figures(m: ModelMeasurement) -> dict[str, GenerationFigures]:
             figures = GenerationFigures(
                 status="ok",
                 ttft_s=seconds(g.time_to_first_token.stats),
-                tpot_s=seconds(g.time_per_output_token.stats),
+                tpot_s=reading.value,  # the figure the checks judge: the rounds' estimate
                 ttft_cv=g.time_to_first_token.stats.cv,
                 tpot_cv=g.time_per_output_token.stats.cv,
+                tpot_ci=g.tpot_median,
                 prompt_tokens=g.prompt_tokens,
                 new_tokens=g.new_tokens,
                 kv_cache=g.kv_cache,

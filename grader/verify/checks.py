@@ -1,7 +1,7 @@
 """One MetricCheck per (model, metric): the claim against what the harness measured.
 
 Statuses (MetricStatus): reproduced / off / not_claimed / not_measurable / unverifiable / failed
-/ noisy. How each metric is compared:
+/ inconclusive. How each metric is compared:
 
 - size: strict tolerance against the weight files' bytes, or against the weights as run when
   the entry has a `transform` (the grader converts at load time; the files stay fp32).
@@ -14,11 +14,16 @@ Statuses (MetricStatus): reproduced / off / not_claimed / not_measurable / unver
   token of greedy generation. A speed-up is formed only from two claims in the same unit; a
   per-token claim on any other task never compares.
 - speedup_cpu / speedup_gpu: baseline median / model median, speed-up tolerance.
+
+Every speed-up is judged on its confidence interval (paired rounds, grader.harness.stats), not on
+the point estimate: the whole interval inside the claim's tolerance band → reproduced, wholly
+outside → off, across the band's edge (after the course's whole speed budget) → inconclusive,
+shown with its interval and never graded.
 - compression: baseline size / model size (the graded sizes), speed-up tolerance.
 - ram / vram: memory tolerance.
 - quality.<metric>: quality tolerance, in the metric's own scale.
 
-A figure that is missing is never "off": it is failed, not measurable or noisy, with the reason.
+A figure that is missing is never "off": it is failed, not measurable or inconclusive, with the reason.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from grader.course.model import Tolerance, Tolerances
-from grader.harness.models import ModelMeasurement
-from grader.validate.document import ParsedClaim, ValidatedEntry
+from grader.course.model import IntervalVerdict, Tolerance, Tolerances
+from grader.harness.models import ModelMeasurement, RoundInfo
+from grader.validate.document import ParsedClaim, ValidatedEntry, claim_seconds
 from grader.verify import formatting as fmt
 from grader.verify.messages import note, text
 from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricInfo
@@ -40,6 +45,7 @@ from grader.verify.readings import (
     memory_reading,
     quality_reading,
     size_reading,
+    speedup_reading,
 )
 
 UNITS = {"size": "B", "memory": "B", "time": "s", "ratio": "x", "score": ""}
@@ -67,7 +73,6 @@ class Subject:
 @dataclass
 class Context:
     tolerances: Tolerances
-    noise_gate_cv: float
     baseline: Subject | None
     quality: dict[str, QualityMetricInfo]
     required: set[str]  # check metrics the homework requires ("size", "latency_cpu", "quality.x", ...)
@@ -106,6 +111,7 @@ def _base(metric: str, claim: ParsedClaim | None, reading: Reading | None, ctx: 
         "measured": reading.value if reading else None,
         "source": reading.source if reading else "",
         "cv": reading.cv if reading else None,
+        "interval": reading.interval if reading else None,
         "required": metric in ctx.required,
     }
 
@@ -125,13 +131,9 @@ def _make(
 
 def _not_ok(reading: Reading, fields: dict, ctx: Context) -> MetricCheck:
     """The check for a figure the harness could not give (or gave too noisy to grade)."""
-    if reading.state is State.NOISY:
+    if reading.state is State.NOISY:  # a schema-1 measurement, graded by the old noise gate
         cv = fmt.percent(reading.cv) if reading.cv is not None else "?"
-        return _make(
-            MetricStatus.NOISY,
-            fields,
-            note("reason.noisy", cv=cv, gate=fmt.percent(ctx.noise_gate_cv)),
-        )
+        return _make(MetricStatus.INCONCLUSIVE, fields, note("reason.noisy", cv=cv))
     if reading.state is State.NOT_MEASURABLE:
         return _make(MetricStatus.NOT_MEASURABLE, fields, note("reason.not_measurable", text=reading.reason))
     if reading.state is State.UNKNOWN_METRIC:
@@ -382,14 +384,9 @@ def _batch_size(subject: Subject, device: str) -> int:
     return dm.latency.batch_size if dm is not None and dm.latency is not None else 1
 
 
-def _per_item(claim: ParsedClaim, batch_size: int) -> float:
-    """A claim per batch is per call at the course's batch size (the validator allows it only then)."""
-    return claim.value / batch_size if claim.per == "batch" else claim.value
-
-
 def _claimed_time(subject: Subject, claim: ParsedClaim, device: str) -> float:
     """The claim in the unit it is compared in: seconds per token, or seconds per item."""
-    return claim.value if claim.per == "token" else _per_item(claim, _batch_size(subject, device))
+    return claim_seconds(claim, _batch_size(subject, device))
 
 
 def _time_reading(subject: Subject, metric: str, per_token: bool) -> Reading:
@@ -431,30 +428,110 @@ def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
     base_reading = _time_reading(base, metric, per_token)
     if not base_reading.ok:
         return _baseline_not_ok(base_reading, fields)
-    assert base_reading.value is not None
+    assert base.measurement is not None and subject.measurement is not None
+    speed = speedup_reading(subject.measurement, base.measurement, device, per_token=per_token)
+    if not speed.ok:
+        return _baseline_not_ok(speed, fields)
+    assert speed.value is not None
     tolerance = ctx.tolerances.speedup
     claimed_speedup = _claimed_time(base, base_claim, device) / fields["claimed"]
-    measured_speedup = base_reading.value / reading.value
     tolerance_text = fmt.tolerance_text(tolerance, f"speedup_{device}")
     fields |= {
         "compared": "speedup",
         "claimed_speedup": claimed_speedup,
-        "measured_speedup": measured_speedup,
+        "measured_speedup": speed.value,
         "tolerance": tolerance_text,
         "difference": reading.value - fields["claimed"],
-        "relative": (claimed_speedup - measured_speedup) / measured_speedup,
+        "relative": (claimed_speedup - speed.value) / speed.value,
     }
     reason = note(
         "reason.speedup_compared",
         claimed_speedup=fmt.ratio(claimed_speedup),
-        measured_speedup=fmt.ratio(measured_speedup),
+        measured_speedup=measured_ratio_text(speed),
         baseline_claim=base_claim.raw,
         claim=claim.raw,
         tolerance=tolerance_text,
     )
-    if tolerance.accepts(claimed_speedup, measured_speedup):
+    return judge_speed(
+        claimed_speedup,
+        speed,
+        tolerance,
+        fields,
+        reason=reason,
+        claim_text=claim.raw,
+        rounds_ran_on=_round_info(subject, device),
+    )
+
+
+def _round_info(subject: Subject, device: str) -> list[RoundInfo]:
+    m = subject.measurement
+    dm = m.devices.get(device) if m is not None else None
+    return list(dm.latency.round_info) if dm is not None and dm.latency is not None else []
+
+
+def measured_ratio_text(reading: Reading) -> str:
+    """`1.84× (95 % CI 1.79–1.89×, 12 rounds)`, or the bare ratio without an interval."""
+    assert reading.value is not None
+    interval = reading.interval
+    if interval is None:
+        return fmt.ratio(reading.value)
+    return text(
+        note(
+            "figure.ratio_ci",
+            value=fmt.ratio(interval.estimate),
+            confidence=fmt.percent(interval.confidence),
+            interval=fmt.ratio_interval(interval.low, interval.high),
+            rounds=str(interval.rounds),
+        )
+    )
+
+
+def judge_speed(
+    claimed: float,
+    reading: Reading,
+    tolerance: Tolerance,
+    fields: dict,
+    *,
+    reason: Note,
+    claim_text: str,
+    rounds_ran_on: list[RoundInfo],
+) -> MetricCheck:
+    """A claimed speed-up against the measured one's interval (see the module docstring)."""
+    assert reading.value is not None
+    interval = reading.interval
+    fields["interval"] = interval
+    if interval is None:  # fewer than two paired rounds: only the point estimate is known
+        verdict = (
+            IntervalVerdict.INSIDE if tolerance.accepts(claimed, reading.value) else IntervalVerdict.OUTSIDE
+        )
+    else:
+        verdict = tolerance.judge_interval(claimed, interval.low, interval.high)
+    if verdict is IntervalVerdict.INSIDE:
         return _make(MetricStatus.REPRODUCED, fields, reason)
-    return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
+    if verdict is IntervalVerdict.OUTSIDE:
+        return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
+    assert interval is not None
+    band_low, band_high = tolerance.band(claimed)
+    undecided = note(
+        "reason.inconclusive",
+        claim=claim_text,
+        measured=measured_ratio_text(reading),
+        band=fmt.ratio_interval(band_low, band_high),
+    )
+    return _make(MetricStatus.INCONCLUSIVE, fields, undecided, conditions_note(rounds_ran_on))
+
+
+def conditions_note(info: list[RoundInfo]) -> Note:
+    """What the rounds ran on, said beside an undecided result (grader.harness.affinity)."""
+    cpus = sorted({r.cpu for r in info if r.cpu is not None})
+    steal = [r.steal_s for r in info if r.steal_s is not None]
+    governors = sorted({r.governor for r in info if r.governor})
+    return note(
+        "hint.inconclusive",
+        cpu=", ".join(str(c) for c in cpus) or "—",
+        steal=f"{sum(steal):.2f} s" if steal else "—",
+        governor=", ".join(governors) or "—",
+    )
 
 
 def _per_token_elsewhere(subject: Subject, metric: str, claim: ParsedClaim, ctx: Context) -> MetricCheck:
@@ -473,9 +550,9 @@ def _per_token_elsewhere(subject: Subject, metric: str, claim: ParsedClaim, ctx:
 
 
 def _baseline_not_ok(base_reading: Reading, fields: dict) -> MetricCheck:
-    if base_reading.state is State.NOISY:
+    if base_reading.state is State.NOISY:  # a schema-1 measurement, graded by the old noise gate
         cv = fmt.percent(base_reading.cv) if base_reading.cv is not None else "?"
-        return _make(MetricStatus.NOISY, fields, note("reason.baseline_noisy", cv=cv))
+        return _make(MetricStatus.INCONCLUSIVE, fields, note("reason.baseline_noisy", cv=cv))
     status = (
         MetricStatus.NOT_MEASURABLE if base_reading.state is State.NOT_MEASURABLE else MetricStatus.FAILED
     )
@@ -507,9 +584,42 @@ def ratio_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
     if not base.ok:
         return _baseline_not_ok(base, fields)
     assert base.value is not None and own.value is not None
-    fields["measured"] = base.value / own.value
-    hint = note("hint.speedup") if metric != "compression" else None
-    return _judge_ratio(metric, claim, tolerance, fields, hint=hint)
+    if metric == "compression":
+        fields["measured"] = base.value / own.value
+        return _judge_ratio(metric, claim, tolerance, fields)
+    return _speedup_claim(subject, metric, claim, tolerance, fields, ctx)
+
+
+def _speedup_claim(
+    subject: Subject, metric: str, claim: ParsedClaim | None, tolerance: Tolerance, fields: dict, ctx: Context
+) -> MetricCheck:
+    """speedup_cpu / speedup_gpu: the claim against the measured speed-up's interval."""
+    assert (
+        ctx.baseline is not None and ctx.baseline.measurement is not None and subject.measurement is not None
+    )
+    speed = speedup_reading(subject.measurement, ctx.baseline.measurement, DEVICES[metric], per_token=False)
+    if not speed.ok:
+        return _baseline_not_ok(speed, fields)
+    assert speed.value is not None
+    fields |= {"measured": speed.value, "interval": speed.interval}
+    if claim is None:
+        return _make(MetricStatus.NOT_CLAIMED, fields)
+    fields |= {"difference": speed.value - claim.value, "relative": (claim.value - speed.value) / speed.value}
+    reason = note(
+        "reason.speedup_measured",
+        claimed=claim.raw,
+        measured=measured_ratio_text(speed),
+        tolerance=fields["tolerance"],
+    )
+    return judge_speed(
+        claim.value,
+        speed,
+        tolerance,
+        fields,
+        reason=reason,
+        claim_text=claim.raw,
+        rounds_ran_on=_round_info(subject, DEVICES[metric]),
+    )
 
 
 def _judge_ratio(

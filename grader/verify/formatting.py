@@ -132,3 +132,16 @@ def tolerance_text(tolerance: Tolerance, metric: str) -> str:
     if tolerance.rel is not None:
         parts.append(f"±{percent(tolerance.rel)}")
     return parts[0] if len(parts) == 1 else f"max({', '.join(parts)})"
+
+
+def ratio_interval(low: float, high: float) -> str:
+    """`1.79–1.89×`: both ends with the digits `ratio` gives the larger one."""
+    digits = 1 if abs(high) >= 10 else 2
+    return f"{_fixed(low, digits)}–{_fixed(high, digits)}×"
+
+
+def time_interval_ms(low_s: float, high_s: float) -> str:
+    """`0.551–0.569 ms`: the ends of a time's interval, with the digits `time_ms` gives the lower."""
+    text = time_ms(low_s)
+    digits = len(text.split()[0].partition(".")[2])
+    return f"{_fixed(low_s * 1e3, digits)}–{_fixed(high_s * 1e3, digits)} ms"

@@ -26,11 +26,40 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "На этом раннере не измеряется: {text}",
     },
     "reason.noisy": {
-        "en": "The timing stayed too noisy to grade (CV {cv}, the course's gate is {gate}), even after "
-        "one re-measurement. It is shown, not graded; an instructor can re-run it with /regrade.",
-        "ru": "Замер времени остался слишком шумным для оценки (CV {cv}, порог курса {gate}) даже после "
-        "повторного замера. Значение показано, но не оценивается; преподаватель может перезапустить "
-        "замер командой /regrade.",
+        "en": "This measurement was made by an older grader, whose noise gate found the timing too noisy "
+        "(CV {cv}). It is shown, not graded; /regrade measures it again with confidence intervals.",
+        "ru": "Этот замер сделан старой версией грейдера, и её фильтр шума счёл время слишком шумным "
+        "(CV {cv}). Значение показано, но не оценивается; /regrade измерит его заново с "
+        "доверительными интервалами.",
+    },
+    "reason.inconclusive": {
+        "en": "Not decided: the runner measured {measured}, and that interval reaches across the edge "
+        "of the band your claim {claim} allows ({band}), so it cannot tell whether the claim holds. "
+        "The course's time budget for this model was spent; the figure is shown, not graded.",
+        "ru": "Не решено: на раннере измерено {measured}, и этот интервал заходит за границу "
+        "диапазона, который допускает ваше заявление {claim} ({band}), поэтому нельзя сказать, "
+        "верно ли оно. Время, отведённое курсом на эту модель, исчерпано; значение показано, но не "
+        "оценивается.",
+    },
+    "hint.inconclusive": {
+        "en": "This is not your fault and needs no change to the manifest: the runner was too busy to "
+        "narrow the interval (its rounds ran on CPU {cpu}; the hypervisor gave that CPU to other "
+        "guests for {steal} meanwhile; frequency governor {governor}). An instructor's /regrade on a "
+        "quiet runner settles it.",
+        "ru": "Это не ваша ошибка, и манифест менять не нужно: раннер был слишком загружен, чтобы сузить "
+        "интервал (раунды шли на CPU {cpu}; за это время гипервизор отдал этот CPU другим машинам на "
+        "{steal}; режим частоты {governor}). Повторная проверка (/regrade) преподавателем на "
+        "свободном раннере это решит.",
+    },
+    "figure.ratio_ci": {
+        "en": "{value} ({confidence} CI {interval}, {rounds} rounds)",
+        "ru": "{value} ({confidence} ДИ {interval}, раундов: {rounds})",
+    },
+    "reason.speedup_measured": {
+        "en": "Claimed {claimed}; the runner measured {measured}, the baseline and this model timed in "
+        "the same paired rounds (tolerance {tolerance}).",
+        "ru": "Заявлено {claimed}; на раннере измерено {measured}: базовая модель и эта модель "
+        "замерялись в одних и тех же парных раундах (допуск {tolerance}).",
     },
     "reason.unknown_metric": {
         "en": "The task does not report {metric}; it reports: {available}.",
@@ -45,8 +74,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Нет замера базовой модели, поэтому отношение не вычислить: {text}",
     },
     "reason.baseline_noisy": {
-        "en": "The baseline's timing is too noisy to grade (CV {cv}), so the speed-up is not graded.",
-        "ru": "Замер времени базовой модели слишком шумный (CV {cv}), поэтому ускорение не оценивается.",
+        "en": "An older grader found the baseline's timing too noisy (CV {cv}), so the speed-up is not "
+        "graded; /regrade measures it again with confidence intervals.",
+        "ru": "Старая версия грейдера сочла время базовой модели слишком шумным (CV {cv}), поэтому "
+        "ускорение не оценивается; /regrade измерит его заново с доверительными интервалами.",
     },
     # --- latency ---------------------------------------------------------------------------------
     "reason.absolute_time": {
@@ -64,11 +95,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "reason.speedup_compared": {
         "en": "Checked as the speed-up over your baseline: you claim {claimed_speedup} ({baseline_claim} → "
-        "{claim}), the runner measured {measured_speedup} in the same interleaved run "
+        "{claim}), the runner measured {measured_speedup}, the two timed in the same paired rounds "
         "(tolerance {tolerance}).",
         "ru": "Проверено как ускорение относительно базовой модели: заявлено {claimed_speedup} "
-        "({baseline_claim} → {claim}), на раннере в том же чередующемся замере {measured_speedup} "
-        "(допуск {tolerance}).",
+        "({baseline_claim} → {claim}), на раннере {measured_speedup}: обе модели замерялись в одних "
+        "и тех же парных раундах (допуск {tolerance}).",
     },
     "reason.per_token": {
         "en": "A time per token ({claim}) cannot be compared with the grader's time per item ({measured}).",
@@ -319,7 +350,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "direction.higher": {"en": "higher is better", "ru": "чем больше, тем лучше"},
     "direction.lower": {"en": "lower is better", "ru": "чем меньше, тем лучше"},
     "why.not_measured": {"en": "not measured", "ru": "не измерено"},
-    "why.noisy": {"en": "the timing is too noisy", "ru": "замер времени слишком шумный"},
+    "why.inconclusive": {
+        "en": "the speed could not be decided within the course's time budget",
+        "ru": "скорость не удалось определить за отведённое курсом время",
+    },
     "why.not_measurable": {"en": "not measurable on this runner", "ru": "не измеряется на этом раннере"},
     "why.failed": {"en": "the measurement failed", "ru": "замер не удался"},
     # --- metric names ------------------------------------------------------------------------------

@@ -7,13 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from grader.course.model import Scoring, Tolerances
+from grader.course.model import Scoring, SpeedSettings, Tolerances
 from grader.documents import Document
 from grader.findings import Finding
 from grader.harness.models import Environment
+from grader.harness.stats import Interval
 from grader.validate.document import PullRequestContext
 
-GRADE_SCHEMA_VERSION = 1
+GRADE_SCHEMA_VERSION = 2  # 2: speed judged on confidence intervals; 1 is still read
 
 
 class Model(BaseModel):
@@ -27,7 +28,13 @@ class MetricStatus(StrEnum):
     NOT_MEASURABLE = "not_measurable"  # cannot be measured on this runner (reason says why)
     UNVERIFIABLE = "unverifiable"  # claimed, but cannot be checked (absolute time on other hardware)
     FAILED = "failed"  # the measurement broke (reason says how)
-    NOISY = "noisy"  # measured twice and still above the noise gate: shown, never graded
+    # The confidence interval straddles the claim's tolerance band after the course's whole
+    # speed budget: shown with its interval, not graded; a re-run on a quiet runner settles it.
+    INCONCLUSIVE = "inconclusive"
+
+    @classmethod
+    def _missing_(cls, value: object) -> MetricStatus | None:
+        return cls.INCONCLUSIVE if value == "noisy" else None  # schema 1's name for it
 
 
 class Verdict(StrEnum):
@@ -35,8 +42,12 @@ class Verdict(StrEnum):
     CLAIMS_MISMATCH = "claims_mismatch"  # at least one claim is off
     INCOMPLETE = "incomplete"  # a required metric is missing or could not be measured
     FAILED = "failed"  # a measurement failed
-    NOISY = "noisy"  # timing too noisy to grade, even after one re-measurement
+    INCONCLUSIVE = "inconclusive"  # a speed figure could not be decided within the course's budget
     INVALID = "invalid"  # the submission did not validate
+
+    @classmethod
+    def _missing_(cls, value: object) -> Verdict | None:
+        return cls.INCONCLUSIVE if value == "noisy" else None  # schema 1's name for it
 
 
 class Note(Model):
@@ -67,7 +78,10 @@ class MetricCheck(Model):
     compared: Literal["value", "speedup"] = "value"
     claimed_speedup: float | None = None
     measured_speedup: float | None = None
-    cv: float | None = None  # latency: coefficient of variation of the measured samples
+    cv: float | None = None  # latency: the samples' coefficient of variation (information only)
+    # Speed: the confidence interval of the figure the verdict was decided on (the speed-up for a
+    # compared claim, in "x"; the median time per item otherwise, in "ms/item").
+    interval: Interval | None = None
     required: bool = False  # the homework requires this metric
     reason_note: Note | None = None  # `reason`, translatable
     hint_note: Note | None = None  # `hint`, translatable
@@ -77,6 +91,8 @@ class Ratios(Model):
     compression: float | None = None  # baseline weights / these weights
     speedup_cpu: float | None = None  # baseline median latency / this median latency, same run
     speedup_gpu: float | None = None
+    speedup_cpu_ci: Interval | None = None  # the speed-up's confidence interval, paired by round
+    speedup_gpu_ci: Interval | None = None
     quality_delta: float | None = None  # primary metric: this - baseline
     quality_retained: float | None = None  # direction-aware share of the baseline's primary metric
 
@@ -84,12 +100,13 @@ class Ratios(Model):
 class GenerationFigures(Model):
     """Generation latency on one device (causal-lm): the medians, or why there are none."""
 
-    status: Literal["ok", "noisy", "not_measurable", "failed"]
+    status: Literal["ok", "noisy", "inconclusive", "not_measurable", "failed"]
     reason: str = ""  # in the harness's words, when not ok
     ttft_s: float | None = None  # median time to first token (the prompt's forward pass)
     tpot_s: float | None = None  # median time per output token after the first
     ttft_cv: float | None = None
     tpot_cv: float | None = None
+    tpot_ci: Interval | None = None  # ms/token
     prompt_tokens: int | None = None
     new_tokens: int | None = None
     kv_cache: bool | None = None
@@ -106,8 +123,10 @@ class Measured(Model):
     max_unique_per_tensor: int | None = None
     latency_cpu_s: float | None = None  # median per item
     latency_cpu_cv: float | None = None
+    latency_cpu_ci: Interval | None = None  # the median's confidence interval, ms/item
     latency_gpu_s: float | None = None
     latency_gpu_cv: float | None = None
+    latency_gpu_ci: Interval | None = None
     ram_bytes: int | None = None
     vram_bytes: int | None = None
     load_s: float | None = None
@@ -153,6 +172,7 @@ class Grade(Document):
     KIND = "grade"
     VERSION = GRADE_SCHEMA_VERSION
     PRODUCER = "grader verify"
+    READS = frozenset({1})
 
     team: str | None
     homework: int | None
@@ -171,7 +191,8 @@ class Grade(Document):
     graded_at: str | None = None  # ISO 8601, UTC
     scoring: Scoring | None = None  # the homework's rule as applied
     tolerances: Tolerances | None = None  # as applied (course defaults merged with the homework's)
-    noise_gate_cv: float | None = None
+    noise_gate_cv: float | None = None  # schema 1 only
+    speed: SpeedSettings | None = None  # the rounds and the interval the speed verdicts used
     quality_metrics: dict[str, QualityMetricInfo] = {}  # direction, bounds and labels of each metric
     grader_version: str | None = None
     # Private eval splits (grader.verify.private): the homework's private set, the private sets

@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from grader.harness.models import DeviceMeasurement, ModelMeasurement, PhaseResult, Status
-from grader.harness.stats import Stats
+from grader.harness.models import DeviceMeasurement, LatencyResult, ModelMeasurement, PhaseResult, Status
+from grader.harness.stats import Interval, Stats, median_interval, ratio_interval
 
 
 class State(StrEnum):
     OK = "ok"
     FAILED = "failed"
     NOT_MEASURABLE = "not_measurable"
-    NOISY = "noisy"  # value present, but above the noise gate: shown, never graded
+    NOISY = "noisy"  # schema 1 documents: above the old noise gate: shown, never graded
     UNKNOWN_METRIC = "unknown_metric"  # the task does not report this metric
 
 
@@ -32,6 +32,7 @@ class Reading:
     source: str = ""  # which figure this is (a messages key under `source.`)
     cv: float | None = None
     available: tuple[str, ...] = ()  # UNKNOWN_METRIC: the metrics the task does report
+    interval: Interval | None = None  # how well the value is known (a time: ms/item or ms/token)
 
     @property
     def ok(self) -> bool:
@@ -150,13 +151,83 @@ def latency_reading(m: ModelMeasurement, device: str) -> Reading:
     noisy = dm.status is Status.NOISY or any(p.status is Status.NOISY for p in _phases(m, "latency", device))
     if latency is None:
         return _device_failure(m, dm, device, "latency")
-    value = seconds(latency.per_item)
+    interval = latency_interval(latency)
+    value = interval.estimate / 1000.0 if interval is not None else seconds(latency.per_item)
     if noisy:
         reason = next((p.reason for p in _phases(m, "latency", device) if p.status is Status.NOISY), "")
         return Reading(
             State.NOISY, value, reason=reason or dm.reason, phase="latency", cv=latency.per_item.cv
         )
-    return Reading(State.OK, value, source="median_per_item", cv=latency.per_item.cv)
+    return Reading(State.OK, value, source="median_per_item", cv=latency.per_item.cv, interval=interval)
+
+
+CONFIDENCE_OF_OLD_DOCUMENTS = 0.95
+
+
+def latency_interval(latency: LatencyResult) -> Interval | None:
+    """The median time per item with its interval (ms/item); computed from the round medians
+    for a schema-1 measurement, which did not store it."""
+    if latency.median is not None:
+        return latency.median
+    medians = [r.median / latency.batch_size for r in latency.rounds]
+    return median_interval(medians, CONFIDENCE_OF_OLD_DOCUMENTS, "ms/item")
+
+
+def _round_medians(latency: LatencyResult) -> dict[int, float]:
+    """Round number → median time per item (schema 1 numbered its rounds in order)."""
+    numbers = latency.round_numbers or list(range(1, len(latency.rounds) + 1))
+    return {n: r.median / latency.batch_size for n, r in zip(numbers, latency.rounds, strict=False)}
+
+
+def speedup_reading(m: ModelMeasurement, base: ModelMeasurement, device: str, *, per_token: bool) -> Reading:
+    """The speed-up of ``m`` over ``base`` on ``device`` (forward latency per item, or time per
+    output token), with its interval paired by round; a missing figure says why."""
+    own = generation_reading(m, device) if per_token else latency_reading(m, device)
+    if not own.ok:
+        return own
+    theirs = generation_reading(base, device) if per_token else latency_reading(base, device)
+    if not theirs.ok:
+        return Reading(
+            theirs.state, reason=theirs.reason, phase=theirs.phase, cv=theirs.cv, source="baseline"
+        )
+    assert own.value is not None and theirs.value is not None
+    interval = _stored_speedup(m, device, per_token) or _paired_interval(m, base, device, per_token)
+    value = interval.estimate if interval is not None else theirs.value / own.value
+    return Reading(State.OK, value, source="ratio", cv=own.cv, interval=interval)
+
+
+def _stored_speedup(m: ModelMeasurement, device: str, per_token: bool) -> Interval | None:
+    dm = m.devices.get(device)
+    if dm is None:
+        return None
+    if per_token:
+        return dm.generation.tpot_speedup if dm.generation is not None else None
+    return dm.latency.speedup if dm.latency is not None else None
+
+
+def _paired_interval(
+    m: ModelMeasurement, base: ModelMeasurement, device: str, per_token: bool
+) -> Interval | None:
+    """Schema 1 (or a baseline measured in another run): pair the rounds by their numbers."""
+    own, theirs = m.devices.get(device), base.devices.get(device)
+    if own is None or theirs is None:
+        return None
+    if per_token:
+        if own.generation is None or theirs.generation is None:
+            return None
+        mine = _token_medians(own.generation.tpot_rounds, own.generation.round_numbers)
+        other = _token_medians(theirs.generation.tpot_rounds, theirs.generation.round_numbers)
+        return ratio_interval(other, mine, CONFIDENCE_OF_OLD_DOCUMENTS)
+    if own.latency is None or theirs.latency is None:
+        return None
+    return ratio_interval(
+        _round_medians(theirs.latency), _round_medians(own.latency), CONFIDENCE_OF_OLD_DOCUMENTS
+    )
+
+
+def _token_medians(rounds: list[Stats], numbers: list[int]) -> dict[int, float]:
+    numbers = numbers or list(range(1, len(rounds) + 1))
+    return {n: r.median for n, r in zip(numbers, rounds, strict=False)}
 
 
 def generation_reading(m: ModelMeasurement, device: str) -> Reading:
@@ -182,10 +253,12 @@ def generation_reading(m: ModelMeasurement, device: str) -> Reading:
             phase="generation",
         )
     stats = generation.time_per_output_token.stats
+    interval = generation.tpot_median
+    value = interval.estimate / 1000.0 if interval is not None else seconds(stats)
     noisy = next((p for p in own if p.status is Status.NOISY), None)
     if noisy is not None:
-        return Reading(State.NOISY, seconds(stats), reason=noisy.reason, phase="generation", cv=stats.cv)
-    return Reading(State.OK, seconds(stats), source="time_per_output_token", cv=stats.cv)
+        return Reading(State.NOISY, value, reason=noisy.reason, phase="generation", cv=stats.cv)
+    return Reading(State.OK, value, source="time_per_output_token", cv=stats.cv, interval=interval)
 
 
 # VRAM: the first figure the run has, in this order. NVML's per-process figure is what

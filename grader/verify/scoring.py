@@ -51,7 +51,7 @@ VERDICT_PRECEDENCE: list[Verdict] = [
     Verdict.FAILED,
     Verdict.CLAIMS_MISMATCH,
     Verdict.INCOMPLETE,
-    Verdict.NOISY,
+    Verdict.INCONCLUSIVE,
     Verdict.PASS,
 ]
 
@@ -109,8 +109,8 @@ def entry_verdict(
         found.append(Verdict.CLAIMS_MISMATCH)
     if missing:
         found.append(Verdict.INCOMPLETE)
-    if any(c.status is MetricStatus.NOISY and counts(c) for c in checks):
-        found.append(Verdict.NOISY)
+    if any(c.status is MetricStatus.INCONCLUSIVE and counts(c) for c in checks):
+        found.append(Verdict.INCONCLUSIVE)
     return worst(found)
 
 
@@ -173,7 +173,7 @@ def _why(check: MetricCheck | None) -> str:
     if check is None:
         return "@why.not_measured"
     return {
-        MetricStatus.NOISY: "@why.noisy",
+        MetricStatus.INCONCLUSIVE: "@why.inconclusive",
         MetricStatus.NOT_MEASURABLE: "@why.not_measurable",
         MetricStatus.FAILED: "@why.failed",
     }.get(check.status, "@why.not_measured")
