@@ -27,8 +27,9 @@ PathKey = tuple[str | int, ...]
 MAX_YAML_BYTES = 256 * 1024
 # The deepest path a manifest or course.yaml needs is about six levels (models[0].claims.quality.x).
 MAX_YAML_DEPTH = 32
-# Nodes of the document once every alias is expanded: what the checks below will walk.
-MAX_YAML_NODES = 100_000
+# Nodes of the document once every alias is expanded: what the checks below will walk. A real
+# manifest has a few hundred; counting stops the scan as soon as a document passes the budget.
+MAX_YAML_NODES = 50_000
 
 
 def format_path(path: PathKey) -> str:
@@ -103,6 +104,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._sizes: dict[int, int] = {}  # id(node) → values it expands to, aliases written out
+        self._total = 0  # values composed so far, aliases written out
         self._path: list[str | int | None] = []  # the nodes being composed (None: a mapping key)
 
     def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's name)
@@ -130,12 +132,15 @@ class _Loader(yaml.SafeLoader):
             if size is None:
                 size = 1 + sum(self._sizes[id(child)] for child in _children(node))
                 self._sizes[id(node)] = size
-            if size > MAX_YAML_NODES:
+            # An alias adds everything it stands for; a new node adds itself (its children were
+            # counted as they were composed), so the total is the document's size so far.
+            self._total += size if isinstance(event, yaml.AliasEvent) else 1
+            if self._total > MAX_YAML_NODES:
                 raise self._refuse(
                     "Y006",
                     event.start_mark,
-                    f"this value expands to more than {MAX_YAML_NODES:,} values through aliases",
-                    f"{size:,} values once every `*alias` is written out",
+                    f"the document holds more than {MAX_YAML_NODES:,} values (aliases written out) by here",
+                    f"{self._total:,} values so far, every `*alias` written out",
                     "use anchors and aliases (`&name`, `*name`) sparingly, or write the values out",
                 )
         finally:

@@ -118,13 +118,21 @@ def test_billion_laughs_is_refused_before_it_expands(root: Path) -> None:
     finding = only(validate_text(root, text), "Y006")
     assert time.monotonic() - started < 2
     assert finding.location.line >= 4 and "aliases" in finding.message
-    assert finding.location.field == "f"  # the first value past the budget: 9⁶ strings
+    # refused where the running count passes the budget: within `e` (9⁵ strings), long before `i`
+    assert finding.location.field.startswith("e[") and finding.location.line == 8
 
 
 def test_an_alias_inside_its_own_anchor_is_refused(root: Path) -> None:
     finding = only(validate_text(root, HEAD + "notes: &loop [1, *loop]\n"), "Y006")
     assert finding.location.line == 4 and "*loop" in finding.found
     assert finding.location.field == "notes[1]"
+
+
+def test_a_flat_list_of_110_000_values_is_over_the_node_budget_too(root: Path) -> None:
+    text = HEAD + "notes: [" + ",".join(["1"] * 110_000) + "]\n"
+    assert len(text.encode()) < 256 * 1024  # under the byte cap: the node budget refuses it
+    finding = only(validate_text(root, text), "Y006")
+    assert finding.location.field == "notes[49993]"  # the scan stops where the budget is passed
 
 
 def test_small_aliases_still_work(root: Path) -> None:
