@@ -161,7 +161,7 @@ def record(tally: Tally, grade: Any, wall: float) -> None:
 
 
 def bare_ratio(
-    base: Path, base_format: str, model: Path, model_format: str, course: Any, runner: Any
+    base: Path, base_format: str, model: Path, model_format: str, course: Any, runner: Any, *, quick: bool
 ) -> float:
     """baseline median / model median from long windows in fresh children, A B B A B A."""
     from grader.course.model import LatencySettings
@@ -169,7 +169,7 @@ def bare_ratio(
     from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
     from grader.harness.jobs import Limits, PhaseJob
 
-    settings = LatencySettings(**LONG_LATENCY)
+    settings = LatencySettings(**(OLD_LATENCY if quick else LONG_LATENCY))
     cpu = latency_cpu(course.runner.threads.intra_op, course.runner.pin_cpu)
     medians: dict[str, list[float]] = {"base": [], "model": []}
     order = ["base", "model", "model", "base", "base", "model"]
@@ -260,6 +260,9 @@ def main() -> None:
         onnx = export_onnx(vit, root / "vit-onnx").parent
         repo = repo_with({"vit": vit.folder, "deep": deep.folder, "onnx": onnx}, args.course)
         course = load_course(repo / "course.yaml")
+        if args.quick:  # a smoke run: the fewest rounds, the figures mean nothing
+            quick = course.runner.speed.model_copy(update={"max_rounds": 6, "budget_s": 3})
+            course = course.model_copy(update={"runner": course.runner.model_copy(update={"speed": quick})})
         speed = course.runner.speed
         print(
             f"course: {args.course or 'the demo course'}; rounds {speed.min_rounds}–{speed.max_rounds} "
@@ -272,8 +275,12 @@ def main() -> None:
         (root / "work").mkdir()
         with Runner(root / "work", plan.env()) as runner:
             started = time.perf_counter()
-            to_onnx = bare_ratio(hw / "vit", "safetensors", hw / "onnx", "onnx", course, runner)
-            to_deep = bare_ratio(hw / "vit", "safetensors", hw / "deep", "safetensors", course, runner)
+            to_onnx = bare_ratio(
+                hw / "vit", "safetensors", hw / "onnx", "onnx", course, runner, quick=args.quick
+            )
+            to_deep = bare_ratio(
+                hw / "vit", "safetensors", hw / "deep", "safetensors", course, runner, quick=args.quick
+            )
             print(
                 f"bare-loop ratios (long windows, A B B A B A): PyTorch → ONNX {to_onnx:.3f}x, "
                 f"2 → 4 layers {to_deep:.3f}x ({time.perf_counter() - started:.0f} s)",

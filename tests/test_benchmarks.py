@@ -151,3 +151,19 @@ def test_vs_optimum_benchmark_runs_optimum_benchmark(tmp_path: Path) -> None:
     assert 0 < above < ours_ram  # the graded figure leaves the interpreter out
     assert len(figures(r"latency, bare loop \(([^)]*)\)", out)) == 2  # both venvs' bare loops
     assert len(figures(r"wall time, (harness|optimum-benchmark): " + NUMBER + " s", out)) == 2
+
+
+@pytest.mark.slow
+def test_speed_verdicts_grades_each_case_and_prints_its_tally() -> None:
+    done = run_script("speed_verdicts.py", "--quick")
+    assert done.returncode == 0, done.stderr
+    ratios = figures(r"PyTorch → ONNX " + NUMBER + r"x, 2 → 4 layers " + NUMBER + "x", done.stdout)
+    to_onnx, to_deep = (float(v) for v in ratios[0])
+    assert to_onnx > 1.5 and 0.3 < to_deep < 0.95  # ONNX is faster; twice the layers is slower
+    tallies = figures(r"(A/A|ViT PyTorch → its ONNX|ViT → twice the layers)[^:]*: claim ", done.stdout)
+    assert len(tallies) == 3
+    assert (
+        "off 1" not in done.stdout.split("bare-loop", 1)[1].split("cost:")[0].split("A/A")[1].split("\n")[0]
+    )
+    assert len(figures(r"CI half-width median " + NUMBER + "%", done.stdout)) == 3
+    assert len(figures(r"the previous schedule \(2 rounds, old windows\) took " + NUMBER, done.stdout)) == 1
