@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -51,15 +50,6 @@ OLD_LATENCY = {
     "max_time_s": 1.0,
     "max_iters": 3000,
     "stable_tolerance": 0.03,
-}
-# How the 8×8 digits become pixel values, as the demo's models say it (image-classification).
-PREPROCESSOR = {
-    "do_resize": False,
-    "do_rescale": True,
-    "rescale_factor": 1 / 16,
-    "do_normalize": True,
-    "image_mean": [0.5],
-    "image_std": [0.5],
 }
 # A long bare measurement: the reference a known effect's claim is taken from.
 LONG_LATENCY = {**OLD_LATENCY, "warmup_max_s": 2.0, "min_time_s": 4.0, "max_time_s": 6.0, "max_iters": 200000}
@@ -95,6 +85,7 @@ def repo_with(models: dict[str, Path], course_file: Path | None) -> Path:
     """A course repository whose team folder holds ``models`` (name → folder), as a PR would."""
     import shutil
 
+    from grader.demo.models import FactorySettings, write_preprocessor_config
     from grader.demo.run import write_course
 
     repo = Path(tempfile.mkdtemp(prefix="grader-speed-"))
@@ -107,7 +98,7 @@ def repo_with(models: dict[str, Path], course_file: Path | None) -> Path:
         shutil.copytree(folder, hw / name)
         if not (hw / name / "config.json").exists():  # an ONNX export: the labels come from the config
             shutil.copy2(models["vit"] / "config.json", hw / name / "config.json")
-        (hw / name / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR), encoding="utf-8")
+        write_preprocessor_config(hw / name, FactorySettings())  # how the demo's digits become pixels
     return repo
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from grader.course.model import LatencySettings
-from grader.harness.measure import robust_cv
+from grader.harness.stats import robust_cv
 from grader.harness.timing import NS_PER_MS, measure, warm_up
 
 MS = NS_PER_MS

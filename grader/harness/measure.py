@@ -68,15 +68,13 @@ from grader.harness.models import (
     Status,
 )
 from grader.harness.runner import ChildOutcome, Runner
-from grader.harness.stats import Interval, Samples, median_interval, ratio_interval, summarize
+from grader.harness.stats import Interval, Samples, median_interval, ratio_interval, robust_cv, summarize
 from grader.registry import UnknownNameError
 from grader.validate.document import ClaimedSpeedup, ValidatedEntry, ValidatedSubmission, claimed_speedups
 
 PARALLEL_UNTIMED = 2  # memory and quality children that may run side by side
 PRIVATE_QUALITY = "private-quality"  # the quality child on the homework's private eval set
 LOAD_STAGES = ("setup", "load")
-# Robust CV: the IQR of a normal distribution is 1.349 standard deviations.
-IQR_PER_SIGMA = 1.349
 
 
 @dataclass(frozen=True)
@@ -588,7 +586,7 @@ def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tra
             for target in targets:
                 target.done = target.done or _stop_reason(target, speed, context.speedup_tolerance)
     for target in targets:
-        target.model.stop_reason[target.device] = target.done or ("paired" if target.pairs_only else "")
+        target.model.stop_reason[target.device] = "paired" if target.pairs_only else target.done
     return order
 
 
@@ -679,7 +677,8 @@ def _decided(target: _Target, speed: SpeedSettings, tolerance: Tolerance) -> boo
     """A claimed speed-up: its interval lies inside or outside the claim's tolerance band. An
     unclaimed figure (or the baseline's): its interval is within the course's precision."""
     if target.baseline is None:
-        interval = median_interval(list(_round_medians(target).values()), speed.confidence, "ms/item")
+        medians = _forward_medians(target.model, target.device)
+        interval = median_interval(list(medians.values()), speed.confidence, "ms/item")
         return interval is not None and interval.half_width <= speed.precision
     verdicts = []
     for claim in target.claims:
@@ -695,16 +694,9 @@ def _decided(target: _Target, speed: SpeedSettings, tolerance: Tolerance) -> boo
 
 def _speedup_interval(target: _Target, confidence: float, *, per_token: bool) -> Interval | None:
     assert target.baseline is not None
-    medians = _token_medians if per_token else _round_medians
-    return ratio_interval(medians(target.baseline), medians(target), confidence)
-
-
-def _round_medians(target: _Target) -> dict[int, float]:
-    return _forward_medians(target.model, target.device)
-
-
-def _token_medians(target: _Target) -> dict[int, float]:
-    return _generation_medians(target.model, target.device)
+    medians = _generation_medians if per_token else _forward_medians
+    base, own = target.baseline, target
+    return ratio_interval(medians(base.model, base.device), medians(own.model, own.device), confidence)
 
 
 def _numbered(model: _Model, device: str) -> list[tuple[int, ChildOutcome]]:
@@ -732,17 +724,6 @@ def _generation_medians(model: _Model, device: str) -> dict[int, float]:
 def _complete(model: _Model, device: str) -> bool:
     outcomes = model.latency.get(device, [])
     return bool(outcomes) and all(o.ok and o.report and o.report.timing for o in outcomes)
-
-
-def robust_cv(values: list[float]) -> float:
-    """The samples' robust CV, IQR / 1.349 / median: information about single calls' scatter,
-    which a few outliers (an interrupt, a page fault) do not inflate as std / mean is inflated.
-    Never a gate: how well a median is known is its interval's business."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return 0.0
-    q25, median, q75 = np.percentile(arr, [25, 50, 75])
-    return float((q75 - q25) / IQR_PER_SIGMA / median) if median > 0 else 0.0
 
 
 # --- assembling the measurement --------------------------------------------------------------

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 # p99 of fewer samples is just the maximum wearing a costume: report it only with enough data.
 P99_MIN_SAMPLES = 100
+# Robust CV: the IQR of a normal distribution is 1.349 standard deviations.
+IQR_PER_SIGMA = 1.349
 
 
 class Stats(BaseModel):
@@ -48,6 +50,17 @@ def summarize(values: Sequence[float], unit: str) -> Stats:
         std=std,
         cv=std / mean if mean and math.isfinite(mean) else 0.0,
     )
+
+
+def robust_cv(values: Sequence[float]) -> float:
+    """The samples' robust CV, IQR / 1.349 / median: information about single calls' scatter,
+    which a few outliers (an interrupt, a page fault) do not inflate as std / mean is inflated.
+    Never a gate: how well a median is known is its interval's business."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return 0.0
+    q25, median, q75 = np.percentile(arr, [25, 50, 75])
+    return float((q75 - q25) / IQR_PER_SIGMA / median) if median > 0 else 0.0
 
 
 class Samples(BaseModel):
