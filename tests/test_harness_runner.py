@@ -158,9 +158,10 @@ def test_the_zygote_keeps_serving_after_failures_and_forks_pristine_children(for
 
 def test_two_children_may_run_side_by_side(forked: Runner) -> None:
     results: list = [None, None]
+    job = ProbeJob(action="alloc", mib=32, hold_s=1.5)  # each child stays alive 1.5 s
 
     def run(index: int) -> None:
-        results[index] = alloc(forked, 32)
+        results[index] = forked.run(job, Limits(timeout_s=60), preload=PRELOAD, label=f"side-{index}")
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -168,6 +169,11 @@ def test_two_children_may_run_side_by_side(forked: Runner) -> None:
     for thread in threads:
         thread.join(60)
     assert all(r is not None and r.ok for r in results)
+    # Both children finishing is not enough: run one after the other they finish too. Their own
+    # clocks (one monotonic clock for the machine) must show each alive while the other was.
+    first, second = (r.report.probe for r in results)
+    assert first.started_monotonic_s < second.ended_monotonic_s
+    assert second.started_monotonic_s < first.ended_monotonic_s
 
 
 def test_a_zygote_that_cannot_import_falls_back_to_fresh_processes(tmp_path: Path) -> None:

@@ -414,11 +414,14 @@ def run_probe(job: ProbeJob) -> ChildReport:
 def _probe_alloc(job: ProbeJob, report: ChildReport) -> None:
     import numpy as np
 
+    started = time.monotonic()
     report.rss_before_load_bytes = rss_bytes()
     block = np.ones(job.mib * MIB, dtype=np.uint8)  # ones, not empty: every page is touched
     report.probe = ProbeReport(allocated_bytes=int(block.nbytes), rss_after_alloc_bytes=rss_bytes())
     report.vmhwm_bytes = hwm_bytes()
+    time.sleep(job.hold_s)
     del block
+    report.probe.started_monotonic_s, report.probe.ended_monotonic_s = started, time.monotonic()
 
 
 def _probe_spin(job: ProbeJob, report: ChildReport) -> None:

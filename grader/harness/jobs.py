@@ -67,6 +67,7 @@ class ProbeJob(_Model):
     kind: Literal["probe"] = "probe"
     action: Literal["alloc", "spin", "hang", "crash", "exit", "raise", "cuda_alloc", "cuda_sleep"]
     mib: int = 0  # alloc: touched MiB to hold; cuda_alloc: MiB of VRAM to allocate and touch
+    hold_s: float = 0.0  # alloc: keep the block this long, so a test can see two children alive at once
     spin_ms: float = 0.0  # spin: busy-wait this long per call; cuda_sleep: the GPU spins this long
     # cuda_sleep: time torch.cuda._sleep with CUDA events, or perf_counter around it + synchronize
     timer: Literal["cuda_events", "synchronize"] = "cuda_events"
@@ -129,6 +130,10 @@ class GenerationReport(_Model):
 class ProbeReport(_Model):
     allocated_bytes: int = 0
     rss_after_alloc_bytes: int | None = None
+    # alloc: when the child began and ended its work, on CLOCK_MONOTONIC (one clock for every
+    # process on the machine), so the intervals of two children can be compared
+    started_monotonic_s: float | None = None
+    ended_monotonic_s: float | None = None
     gpu: GpuProbeReport | None = None  # cuda_alloc / cuda_sleep
 
 
