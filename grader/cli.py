@@ -116,6 +116,8 @@ COMMAND_MODULES: list[str] = [
     "grader.verify.command",
     "grader.report.command",
     "grader.leaderboard.command",
+    "grader.leaderboard.gradebook_command",
+    "grader.site.command",
     "grader.github.command",
     "grader.pipeline_command",
     "grader.demo.command",

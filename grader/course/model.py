@@ -136,6 +136,72 @@ class Scoring(Strict):
     min_quality_retained: float | None = Field(default=0.95, gt=0, le=1)
 
 
+# --- points: how a homework's result becomes points in the gradebook (grader.leaderboard.gradebook)
+
+# The verdicts that can earn points; `invalid` never does (nothing was measured).
+EarningVerdict = Literal["pass", "inconclusive", "incomplete", "claims_mismatch", "failed"]
+
+
+class _Points(Strict):
+    # What a team must fix earns nothing by default; an undecided speed claim is the runner's fault.
+    verdicts: list[EarningVerdict] = Field(default_factory=lambda: ["pass", "inconclusive"], min_length=1)
+    late_factor: float = Field(default=1.0, ge=0, le=1)  # points × this when submitted after the deadline
+
+
+class FlatPoints(_Points):
+    """The same points for every submission with an earning verdict (a homework that ranks nothing)."""
+
+    rule: Literal["flat"]
+    points: float = Field(gt=0)
+
+
+class RankPoints(_Points):
+    """Points by the team's place among the teams (its best model's rank on the leaderboard)."""
+
+    rule: Literal["rank"]
+    by_rank: list[float] = Field(min_length=1)  # the points of place 1, 2, 3, ...
+    otherwise: float = Field(default=0, ge=0)  # a ranked team placed below the list
+
+
+class Threshold(Strict):
+    score: float
+    points: float = Field(ge=0)
+
+
+class ThresholdPoints(_Points):
+    """The points of the highest threshold the team's best score reaches; below them all, 0."""
+
+    rule: Literal["threshold"]
+    thresholds: list[Threshold] = Field(min_length=1)
+
+
+class LinearPoints(_Points):
+    """0 points at a score of ``low`` or below, ``points`` at ``high`` or above, linear between."""
+
+    rule: Literal["linear"]
+    low: float
+    high: float
+    points: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinearPoints:
+        if self.high <= self.low:
+            raise ValueError("`high` must be above `low`")
+        return self
+
+
+PointsRule = Annotated[FlatPoints | RankPoints | ThresholdPoints | LinearPoints, Field(discriminator="rule")]
+
+
+def max_points(rule: PointsRule) -> float:
+    """The most a homework can give (the gradebook's "of N")."""
+    if isinstance(rule, RankPoints):
+        return max([*rule.by_rank, rule.otherwise])
+    if isinstance(rule, ThresholdPoints):
+        return max(t.points for t in rule.thresholds)
+    return rule.points
+
+
 class Homework(Strict):
     id: int = Field(ge=1)
     title: Localized
@@ -147,6 +213,7 @@ class Homework(Strict):
     needs_baseline: bool = True
     tolerances: TolerancesOverride | None = None
     scoring: Scoring = Scoring()
+    points: PointsRule | None = None  # none: the gradebook shows score and verdict, no points
     # A dataset (`visibility: private`) every model of this homework is also measured on. Its
     # figures go to instructor-only output until `deadline` has passed (grader.verify.private).
     private_eval: str | None = None

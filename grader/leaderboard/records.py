@@ -1,4 +1,5 @@
-"""Verified records: `leaderboard/results/hw-<n>/<team>.json`, one per team and homework.
+"""Verified records: `leaderboard/results/hw-<n>/<team>.json`, one per team and homework, and
+every attempt that was collected: `leaderboard/results/hw-<n>/history/<team>/<when>-pr<N>-<sha>.json`.
 
 A record is the part of a merged PR's Grade that the leaderboard may show: only what the grader
 measured (figures, ratios, score, verdict), never the team's claims. `collect` files the record
@@ -7,6 +8,11 @@ replaces a newer one:
 - records of two different PRs: the higher PR number is the newer submission;
 - otherwise (the same PR re-graded, or records made without a PR): the later `graded_at` wins;
 - the same grade collected twice writes the same bytes (nothing changes).
+
+Every collected grade is also kept as an attempt (`AttemptRecord`: the record plus what happened
+when it was collected, and why), whether it became the current record or not, so an instructor
+sees how a team's numbers moved (`grader history TEAM`). The leaderboard reads only the current
+records (`hw-*/*.json`); history lives one folder deeper and never reaches it.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ class RecordSource(Model):
     head_sha: str | None = None
     manifest_sha256: str | None = None
     graded_at: str | None = None
+    # When the graded push happened (from the API): deadlines are judged on it, not on a regrade.
+    event_time: str | None = None
     grader_version: str | None = None
     cpu_model: str | None = None
     gpus: list[str] = []
@@ -140,6 +148,7 @@ def record_from_grade(grade: Grade) -> LeaderboardRecord:
             head_sha=grade.pull_request.head_sha if grade.pull_request else None,
             manifest_sha256=grade.manifest_sha256,
             graded_at=grade.graded_at,
+            event_time=_event_time(grade),
             grader_version=grade.grader_version,
             cpu_model=env.cpu_model if env else None,
             gpus=[g.name for g in env.gpus] if env else [],
@@ -184,33 +193,145 @@ def is_newer(new: LeaderboardRecord, old: LeaderboardRecord) -> bool:
     return _moment(new.source.graded_at) >= _moment(old.source.graded_at)
 
 
+def _event_time(grade: Grade) -> str | None:
+    pull = grade.pull_request
+    if pull is None or pull.event_time is None:
+        return None
+    moment = pull.event_time if pull.event_time.tzinfo else pull.event_time.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- attempts: every collected grade, kept --------------------------------------------------------
+
+
+class RecordRef(Model):
+    """Which record another one replaced (or lost to): enough to find it in the history."""
+
+    pr_number: int | None = None
+    head_sha: str | None = None
+    graded_at: str | None = None
+
+
+class Collection(Model):
+    """What happened when the attempt was collected, and why (the `is_newer` rule, spelled out)."""
+
+    action: str  # created, replaced, unchanged, kept-newer
+    reason: str  # first, newer-pr, regraded, later, same, older-pr, earlier
+    other: RecordRef | None = None  # the record it replaced, or the newer one that stayed
+
+
+class AttemptRecord(LeaderboardRecord):
+    KIND = "leaderboard-attempt"
+    PRODUCER = "grader collect"
+
+    collection: Collection
+
+
 @dataclass(frozen=True)
 class Collected:
     path: Path
     action: str  # "created", "replaced", "unchanged", "kept-newer"
     kept: LeaderboardRecord | None = None  # the newer record that stayed
+    attempt: Path | None = None  # the attempt in the history (None: this very grade was there)
+
+
+def _ref(record: LeaderboardRecord) -> RecordRef:
+    s = record.source
+    return RecordRef(pr_number=s.pr_number, head_sha=s.head_sha, graded_at=s.graded_at)
+
+
+def replacement_reason(new: LeaderboardRecord, old: LeaderboardRecord) -> str:
+    """Why ``new`` replaces ``old`` or not, as one word (see `is_newer`)."""
+    a, b = new.source.pr_number, old.source.pr_number
+    if a is not None and b is not None and a != b:
+        return "newer-pr" if a > b else "older-pr"
+    if new.to_json() == old.to_json():
+        return "same"
+    later = _moment(new.source.graded_at) >= _moment(old.source.graded_at)
+    if a is not None and a == b:
+        return "regraded" if later else "earlier"
+    return "later" if later else "earlier"
+
+
+def attempt_path(results_dir: Path, record: LeaderboardRecord) -> Path:
+    """`hw-<n>/history/<team>/<graded-at>-pr<N>-<sha7>-<digest8>.json`: sorted by name is sorted by
+    time, and the digest of the record tells two gradings of the same second apart (and makes the
+    same grade collected twice the same file)."""
+    import hashlib
+
+    s = record.source
+    when = _moment(s.graded_at).strftime("%Y%m%dT%H%M%SZ") if s.graded_at else "undated"
+    pr = f"pr{s.pr_number}" if s.pr_number is not None else "local"
+    sha = (s.head_sha or "nosha")[:7]
+    digest = hashlib.sha256(record.to_json().encode("utf-8")).hexdigest()[:8]
+    folder = results_dir / f"hw-{record.homework}" / "history" / record.team
+    return folder / f"{when}-{pr}-{sha}-{digest}.json"
+
+
+def _keep_attempt(results_dir: Path, record: LeaderboardRecord, collection: Collection) -> Path | None:
+    path = attempt_path(results_dir, record)
+    if path.exists():  # this grade was collected before: its first collection is what happened
+        return None
+    AttemptRecord(**record.model_dump(exclude={"kind", "schema_version"}), collection=collection).write(path)
+    return path
 
 
 def collect_record(grade: Grade, results_dir: Path) -> Collected:
-    """File the grade's record, unless a newer record of that team and homework is there."""
+    """File the grade's record, unless a newer record of that team and homework is there; keep the
+    attempt in the history either way."""
     record = record_from_grade(grade)
     path = record_path(results_dir, record.team, record.homework)
-    if path.exists():
-        old = LeaderboardRecord.read(path)
-        if not is_newer(record, old):
-            return Collected(path, "kept-newer", old)
-        if path.read_text(encoding="utf-8") == record.to_json():
-            return Collected(path, "unchanged")
+    if not path.exists():
+        attempt = _keep_attempt(results_dir, record, Collection(action="created", reason="first"))
         record.write(path)
-        return Collected(path, "replaced")
+        return Collected(path, "created", attempt=attempt)
+    old = LeaderboardRecord.read(path)
+    reason = replacement_reason(record, old)
+    if not is_newer(record, old):
+        attempt = _keep_attempt(
+            results_dir, record, Collection(action="kept-newer", reason=reason, other=_ref(old))
+        )
+        return Collected(path, "kept-newer", old, attempt=attempt)
+    if path.read_text(encoding="utf-8") == record.to_json():
+        attempt = _keep_attempt(results_dir, record, Collection(action="unchanged", reason="same"))
+        return Collected(path, "unchanged", attempt=attempt)
+    # The attempt first: a job killed between the two writes leaves the history complete and the
+    # current record old, which collecting the grade again repairs.
+    attempt = _keep_attempt(
+        results_dir, record, Collection(action="replaced", reason=reason, other=_ref(old))
+    )
     record.write(path)
-    return Collected(path, "created")
+    return Collected(path, "replaced", attempt=attempt)
 
 
 def collect(grade: Grade, results_dir: Path) -> Path:
     """The path of the team's record for the grade's homework, after filing the grade's record
     (or leaving a newer one in place). Raises NotCollectableError for a grade with nothing verified."""
     return collect_record(grade, results_dir).path
+
+
+def load_attempts(results_dir: Path, team: str | None = None) -> list[AttemptRecord]:
+    """Every attempt in the history (of ``team``), by homework, then oldest first. A current record
+    without history (collected before attempts were kept) counts as its own, only, attempt."""
+    attempts: list[AttemptRecord] = []
+    findings: list[Finding] = []
+    if not results_dir.is_dir():
+        return []
+    pattern = f"hw-*/history/{team}/*.json" if team else "hw-*/history/*/*.json"
+    for path in sorted(results_dir.glob(pattern)):
+        try:
+            attempts.append(AttemptRecord.read(path))
+        except InputError as error:
+            findings += error.findings
+    if findings:
+        raise InputError(findings)
+    seen = {(a.team, a.homework) for a in attempts}
+    for record in load_records(results_dir):
+        if (record.team, record.homework) not in seen and team in (None, record.team):
+            legacy = Collection(action="created", reason="first")
+            fields = record.model_dump(exclude={"kind", "schema_version"})
+            attempts.append(AttemptRecord(**fields, collection=legacy))
+    return sorted(attempts, key=lambda a: (a.homework, a.team, _moment(a.source.graded_at)))
 
 
 def load_records(results_dir: Path) -> list[LeaderboardRecord]:
