@@ -49,6 +49,7 @@ def test_demo_course_copies_the_real_courses_homeworks():
         assert ours.title == theirs.title
         assert ours.methods == theirs.methods
         assert ours.scoring == theirs.scoring
+        assert ours.points == theirs.points  # the gradebook's rules too
         assert ours.needs_baseline == theirs.needs_baseline
         # The demo runner is a CPU: it drops only the GPU metrics from what a homework requires.
         assert ours.required == [m for m in theirs.required if m.value not in ("latency_gpu", "vram")]
