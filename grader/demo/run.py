@@ -117,14 +117,15 @@ class DemoResult:
 
 def _speed_surprises(label: str, grade: Grade) -> list[str]:
     """The demo teams' speed claims are honest (measured as the grader measures): one that comes
-    out off, or undecided, says the machine changed a lot between the teams' rounds and the
-    grader's, which a reader of the demo should hear about."""
+    out off says the machine changed a lot between the teams' rounds and the grader's, which a
+    reader of the demo should hear about. (Undecided is the grader's honest answer on a busy
+    machine; the table marks it.)"""
     out = []
     for entry in grade.entries:
         for check in entry.checks:
             speed = check.compared == "speedup" or check.metric.startswith("speedup_")
-            if speed and check.status in (MetricStatus.OFF, MetricStatus.INCONCLUSIVE):
-                out.append(f"{label} {entry.name}: the honest speed claim came out {check.status.value}")
+            if speed and check.status is MetricStatus.OFF:
+                out.append(f"{label} {entry.name}: the honest speed claim came out off")
     return out
 
 
