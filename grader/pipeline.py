@@ -10,7 +10,7 @@ the file the previous one wrote::
     comment.md        grader report grade.json            (the PR comment)
     summary.md        grader report grade.json --kind summary
     private/          grader verify ... --private-out private  (only when there are private figures:
-                      the instructors' grade and summary, grader.verify.private)
+                      the instructors' grade and summary, grader.report.private)
 
 A manifest that does not validate stops after validate: its grade is `invalid`, it keeps every
 finding, and its comment lists them; no measurement.json is written (a stale one from an earlier
@@ -147,7 +147,7 @@ def grade_manifest(
     outcome_files["comment"] = _write_text(out_dir / COMMENT, comment)
     outcome_files["summary"] = _write_text(out_dir / SUMMARY, summary)
     if validated.ok:
-        from grader.verify.private import write_private_outputs
+        from grader.report.private import write_private_outputs
 
         private = write_private_outputs(
             run, course, out_dir / PRIVATE, now=now, language=language, templates=folder

@@ -20,9 +20,10 @@ from private_support import leaked
 from grader.course.model import Course
 from grader.harness.models import MeasurementRun
 from grader.report import render_check_run, render_comment, render_summary
+from grader.report.private import PRIVATE_GRADE, PRIVATE_SUMMARY
 from grader.verify import verify
 from grader.verify.models import Grade, MetricStatus, Verdict
-from grader.verify.private import PRIVATE_GRADE, PRIVATE_SUMMARY, redact_measurement, withheld
+from grader.verify.private import redact_measurement, withheld
 
 
 def public_texts(grade: Grade, tmp_path: Path) -> list[str]:

@@ -22,8 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from grader.course.model import Metric
 from grader.findings import Finding, Location, Severity
-from grader.harness.tasks.base import MetricInfo
 from grader.manifest.model import ClaimValue
+from grader.task_catalog import MetricInfo
 from grader.units import Parsed, Problem, parse_ratio, parse_score, parse_size, parse_time
 from grader.validate.document import ParsedClaim
 from grader.yamlio import PathKey, PositionMap

@@ -13,7 +13,7 @@ from grader.course import load_course
 from grader.course.model import Course
 from grader.errors import InputError
 from grader.findings import Finding, Severity
-from grader.harness.tasks import TASKS
+from grader.task_catalog import TASKS
 from grader.validate.rules import did_you_mean, task_class
 from grader.yamlio import PositionMap, load_yaml_file
 

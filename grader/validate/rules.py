@@ -16,8 +16,7 @@ from typing import Any
 
 from grader.course.model import Course, Homework, Method
 from grader.findings import Finding, Location
-from grader.harness.tasks import TASKS
-from grader.harness.tasks.base import Task
+from grader.task_catalog import TASKS, TaskDeclaration, task_declaration
 from grader.validate.pr_rules import CODE_FORMAT_LABEL
 from grader.validate.read import Entry
 from grader.validate.salvage import Part
@@ -32,9 +31,9 @@ MANIFEST_NAME = "submission.yaml"
 EXAMPLES_DIR = "_examples"  # submissions/_examples/hw-<n>/: documentation, not a team
 
 
-def task_class(name: str) -> type[Task] | None:
-    """The task's class (imports only its module, not torch), or None for an unknown task."""
-    return TASKS.load(name) if name in TASKS else None
+def task_class(name: str) -> type[TaskDeclaration] | None:
+    """The task's declarations (imports only its module, not torch), or None for an unknown task."""
+    return task_declaration(name) if name in TASKS else None
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from grader.harness.tasks import TASKS
+from grader.task_catalog import TASKS
 
 # Names teams write for a task (Hugging Face pipeline tags and common abbreviations) → the task.
 TASK_ALIASES: dict[str, str] = {

@@ -11,7 +11,7 @@ without a deadline: until an instructor sets one), private figures are *withheld
   quality ratios and any score that needs quality are left out, and the grade lists the
   withheld sets (`Grade.withheld`) so the comment can say that they exist;
 - the instructors' grade (`verify(..., include_private=True)`) keeps everything and is marked
-  `instructor_only`; `write_private_outputs` writes it as `private.json` plus its job summary as
+  `instructor_only`; grader.report.private writes it as `private.json` plus its job summary as
   `private-summary.md`, for a place only instructors read (docs/instructors.md: a folder on the
   self-hosted runner, never a workflow artifact, which anyone who can read the repository can
   download);
@@ -25,13 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from grader.course.model import Course
 from grader.harness.models import MeasurementRun, QualityResult
-
-PRIVATE_GRADE = "private.json"
-PRIVATE_SUMMARY = "private-summary.md"
 
 
 @dataclass(frozen=True)
@@ -112,28 +108,11 @@ def redact_measurement(run: MeasurementRun, hidden: Withheld) -> MeasurementRun:
     return copy
 
 
-def write_private_outputs(
-    run: MeasurementRun,
-    course: Course,
-    folder: Path,
-    *,
-    now: datetime | None = None,
-    language: str | None = None,
-    templates: Path | None = None,
-) -> list[Path]:
-    """The instructors' grade (`private.json`) and its job summary (`private-summary.md`) in
-    ``folder``, when the run holds private figures; nothing (and no folder) otherwise."""
-    from grader.report import render_summary
-    from grader.verify import verify
+def __getattr__(name: str) -> object:
+    """The instructors' output files moved to grader.report.private (verify does not render);
+    grader.verify.command still imports them from here until it is changed to import them there."""
+    if name in ("write_private_outputs", "PRIVATE_GRADE", "PRIVATE_SUMMARY"):
+        from grader.report import private as report_private
 
-    if not private_results(run):
-        return []
-    grade = verify(run, course, now=now, include_private=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = [grade.write(folder / PRIVATE_GRADE)]
-    summary = folder / PRIVATE_SUMMARY
-    tmp = summary.with_name(summary.name + ".tmp")
-    tmp.write_text(render_summary(grade, language, templates=templates), encoding="utf-8")
-    tmp.replace(summary)
-    written.append(summary)
-    return written
+        return getattr(report_private, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

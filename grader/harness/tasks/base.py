@@ -10,20 +10,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
 from grader.errors import InputError
 from grader.harness.backends.base import Backend, NotMeasurable
+from grader.task_catalog import MetricInfo  # declared below the stages; re-exported for task modules
 
-
-@dataclass(frozen=True)
-class MetricInfo:
-    direction: Literal["higher", "lower"]  # which way is better
-    bounded: bool  # lies in [0, 1] (so `82.8` in a claim means 82.8 %)
-    label_en: str
-    label_ru: str
+__all__ = ["EvalData", "MetricInfo", "Task", "TaskError", "TaskNotMeasurable"]
 
 
 @dataclass(frozen=True)
