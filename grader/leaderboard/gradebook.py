@@ -357,7 +357,7 @@ def _rule_line(hw: HomeworkColumn, s: Strings) -> str:
         if hw.rule.late_factor != 1.0:
             parts.append(s("gradebook.late_factor", factor=_pts(hw.rule.late_factor)))
     parts.append(
-        s("gradebook.deadline", when=_when(hw.deadline.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        s("gradebook.deadline", when=_when(hw.deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")))
         if hw.deadline
         else s("gradebook.no_deadline")
     )

@@ -82,7 +82,7 @@ def history_command(
         )
     attempts = [a for a in load_attempts(folder, team) if homework in (None, a.homework)]
     # Outside a terminal (a CI log, a file) rich would assume 80 columns and cut the cells.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     if not attempts:
         out.print(s("history.none", team=team, folder=folder), markup=False)
         raise typer.Exit(0)
