@@ -10,9 +10,12 @@ registry (their modules import torch and tokenizers only inside methods).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, cast
 
 from grader.registry import Registry
+
+if TYPE_CHECKING:  # a type only: the harness is imported when the registry loads a task
+    from grader.harness.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,14 @@ class TaskDeclaration(Protocol):
     optional_fields: ClassVar[tuple[str, ...]]
     label_field: ClassVar[str | None]
     default_params: ClassVar[dict[str, int | float | str | bool]]
+    generates_tokens: ClassVar[bool]  # latency per generated token: timed, and claimable
 
 
 # name → "module:Class". A new task: one module in grader/harness/tasks/, one line here, one
 # entry in tests/test_task_contract.py.
-TASKS = Registry(
+TASKS: Registry[Task] = Registry(
     "task",
+    "grader.harness.tasks.base:Task",
     {
         "text-classification": "grader.harness.tasks.text_classification:TextClassification",
         "image-classification": "grader.harness.tasks.image_classification:ImageClassification",

@@ -20,6 +20,7 @@ from harness_support import bert_inputs, export_onnx, make_bert, make_vit
 
 from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
 from grader.harness.backends.base import Backend, LoadSpec
+from grader.registry import Registry
 
 ATOL = 1e-4
 
@@ -79,6 +80,35 @@ def test_every_registered_backend_has_a_contract_entry() -> None:
     for fmt, backend in FORMAT_BACKENDS.items():
         assert backend in BACKENDS
         assert fmt in BACKENDS.load(backend).formats
+
+
+# The abilities a backend declares (class attributes, default methods on Backend) rather than
+# leaves for the harness to probe with hasattr; a new ability: a line here.
+DECLARED_FLAGS = ("cuda_events", "torch_allocator", "reports_execution_providers")
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_every_backend_declares_its_abilities(name: str, tmp_path: Path) -> None:
+    cls = BACKENDS.load(name)
+    assert issubclass(cls, Backend) and cls.name == name
+    assert cls.formats and set(cls.devices) <= {"cpu", "cuda"}
+    assert all(isinstance(getattr(cls, flag), bool) for flag in DECLARED_FLAGS)
+    assert isinstance(cls.preload, tuple) and all(isinstance(m, str) for m in cls.preload)
+    # An ability declared is an ability implemented: the base's default says nothing.
+    if cls.reports_execution_providers:
+        assert cls.execution_providers is not Backend.execution_providers
+    for device in cls.devices:
+        spec = LoadSpec(model_dir=tmp_path, format=cls.formats[0], device=device)
+        imports = cls.pre_load_imports(spec)  # a model folder with nothing in it: no error either
+        assert isinstance(imports, list) and all(isinstance(m, str) for m in imports)
+
+
+def test_a_registry_refuses_a_class_that_is_not_of_its_kind() -> None:
+    entries = {"spec": "grader.harness.backends.base:LoadSpec"}
+    registry: Registry[Backend] = Registry("backend", Backend, entries)
+    assert registry.base() is Backend
+    with pytest.raises(TypeError, match="not a Backend"):
+        registry.load("spec")
 
 
 @pytest.fixture(scope="module")

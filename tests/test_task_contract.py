@@ -58,6 +58,21 @@ def test_declarations_are_consistent(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
+def test_every_task_declares_its_abilities(name: str) -> None:
+    import transformers
+
+    task = TASKS.load(name)
+    assert TASKS.base() is Task
+    # The task owns its model head: the transformers backend asks it, and each class exists.
+    assert task.model_heads and all(hasattr(transformers, head) for head in task.model_heads)
+    assert isinstance(task.generates_tokens, bool)
+    # Generating tokens is declared, and then implemented (the base's defaults refuse).
+    implements = task.generation_latency is not Task.generation_latency
+    assert implements is task.generates_tokens
+    assert (task.generation_unsupported is not Task.generation_unsupported) is task.generates_tokens
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
 def test_constructor_is_pure(name: str, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     task = TASKS.load(name)(missing, {"custom": 1})

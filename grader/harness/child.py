@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from grader.atomic import write_atomic
 from grader.harness.affinity import pin_self
@@ -35,6 +35,9 @@ from grader.harness.jobs import (
     QualityReport,
 )
 from grader.harness.memory import MIB, hwm_bytes, repopulate, rss_bytes
+
+if TYPE_CHECKING:  # the backends are imported in the child, once it knows which one it runs
+    from grader.harness.backends.base import Backend, LoadSpec
 
 EXIT_OK = 0
 EXIT_REPORTED_ERROR = 1  # the child caught an error and wrote it into its report
@@ -261,9 +264,9 @@ def _generation(task: Any, backend: Any, report: ChildReport) -> None:
     )
 
 
-def _profile_dir(job: PhaseJob, backend_cls: Any) -> str | None:
+def _profile_dir(job: PhaseJob, backend_cls: type[Backend]) -> str | None:
     """Where a GPU memory phase profiles the model, for backends that can say who ran each node."""
-    if job.phase != "memory" or job.device == "cpu" or not hasattr(backend_cls, "execution_providers"):
+    if job.phase != "memory" or job.device == "cpu" or not backend_cls.reports_execution_providers:
         return None
     return str(Path(job.result_path).parent) if job.result_path else None
 
@@ -280,16 +283,15 @@ def _gpu_watch(job: PhaseJob, backend_cls: Any, report: ChildReport) -> Any:
     return gpu_memory_watch(job.device, torch_allocator=backend_cls.torch_allocator, sink=keep)
 
 
-def _check_execution(job: PhaseJob, backend: Any, report: ChildReport, stage: _Stage) -> None:
+def _check_execution(job: PhaseJob, backend: Backend, report: ChildReport, stage: _Stage) -> None:
     """GPU runs of backends that profile (onnxruntime): which provider ran the nodes. Above the
     limit of CPU time the GPU figures would describe the CPU: the phase fails with the counts."""
-    collect = getattr(backend, "execution_providers", None)
-    if job.device == "cpu" or collect is None or backend.spec.profile_dir is None:
+    if job.device == "cpu" or not backend.reports_execution_providers or backend.spec.profile_dir is None:
         return
     from grader.harness.gpu import DeviceFallback, cpu_fallback_problem
 
     stage.name = "providers"
-    report.execution = collect()
+    report.execution = backend.execution_providers()
     problem = cpu_fallback_problem(report.execution)
     if problem:
         raise DeviceFallback(problem)
@@ -351,7 +353,7 @@ def configure_threads(job: PhaseJob, *, uses_torch: bool) -> dict[str, int]:
     return out
 
 
-def pre_load_imports(backend_cls: Any, spec: Any) -> list[str]:
+def pre_load_imports(backend_cls: type[Backend], spec: LoadSpec) -> list[str]:
     """Modules the child imports before its pre-load RSS reading: code is not model memory.
 
     The zygote's preload (already imported there; the fallback process imports it here), plus
@@ -359,10 +361,7 @@ def pre_load_imports(backend_cls: Any, spec: Any) -> list[str]:
     imported before fork, the architecture's modelling module).
     """
     names = list(backend_cls.preload)
-    hook = getattr(backend_cls, "pre_load_imports", None)
-    if hook is not None:
-        names += [name for name in hook(spec) if name not in names]
-    return names
+    return names + [name for name in backend_cls.pre_load_imports(spec) if name not in names]
 
 
 def preload(modules: list[str]) -> None:

@@ -31,9 +31,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.harness.jobs import GpuMemoryReport, ProviderShare
+
+if TYPE_CHECKING:
+    from grader.harness.backends.base import Backend
 
 MIB = 1024 * 1024
 NS_PER_MS = 1_000_000
@@ -292,7 +295,7 @@ class CudaEventClock:
 
 
 def latency_timer(
-    device: str, backend: Any, run_once: Callable[[], object], run_and_sync: Callable[[], object]
+    device: str, backend: Backend, run_once: Callable[[], object], run_and_sync: Callable[[], object]
 ) -> tuple[Callable[[], object], str, Callable[[], int]]:
     """(what to time, the timer's name, the clock) for a latency phase on ``device``.
 
@@ -302,7 +305,7 @@ def latency_timer(
     """
     if device == "cpu":
         return run_and_sync, "perf_counter", time.perf_counter_ns
-    if getattr(backend, "cuda_events", False):
+    if backend.cuda_events:
         import torch
 
         return run_once, "cuda_events", CudaEventClock.for_torch(torch)

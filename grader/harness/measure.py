@@ -307,7 +307,7 @@ def _times_generation(task: str, params: dict[str, int | float | str | bool]) ->
         task_cls = TASKS.load(task)
     except (UnknownNameError, ImportError):
         return False
-    if not hasattr(task_cls, "generation_latency"):
+    if not task_cls.generates_tokens:
         return False
     new_tokens = params.get("new_tokens", task_cls.default_params.get("new_tokens", 0))
     return isinstance(new_tokens, int | float) and int(new_tokens) > 0

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from grader.course.model import Metric
 from grader.findings import Finding, Location, Severity
 from grader.manifest.model import ClaimValue
-from grader.task_catalog import MetricInfo
+from grader.task_catalog import TASKS, MetricInfo, task_declaration
 from grader.units import Parsed, Problem, parse_ratio, parse_score, parse_size, parse_time
 from grader.validate.document import ParsedClaim
 from grader.yamlio import PathKey, PositionMap
@@ -32,9 +32,10 @@ SIZE_CLAIMS = ("size", "ram", "vram")
 TIME_CLAIMS = ("latency_cpu", "latency_gpu")
 RATIO_CLAIMS = ("speedup_cpu", "speedup_gpu", "compression")
 
-# Tasks whose latency the harness reports per generated token; elsewhere a token is not the unit
-# of work, and a per-token time cannot be compared with what is measured.
-TOKEN_LATENCY_TASKS = frozenset({"causal-lm"})
+# Tasks whose latency the harness reports per generated token (they declare `generates_tokens`);
+# elsewhere a token is not the unit of work, and a per-token time cannot be compared with what is
+# measured.
+TOKEN_LATENCY_TASKS = frozenset(name for name in TASKS if task_declaration(name).generates_tokens)
 
 _PARSERS: dict[str, Callable[[Any], Parsed]] = {
     **dict.fromkeys(SIZE_CLAIMS, parse_size),

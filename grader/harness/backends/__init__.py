@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from grader.harness.backends.base import Backend
 from grader.registry import Registry
 
 # name → "module:Class". A new backend: one module, one line here, one entry in
 # tests/test_backend_contract.py.
-BACKENDS = Registry(
+BACKENDS: Registry[Backend] = Registry(
     "backend",
+    Backend,
     {
         "transformers": "grader.harness.backends.transformers:TransformersBackend",
         "onnxruntime": "grader.harness.backends.onnxruntime:OnnxRuntimeBackend",

@@ -20,9 +20,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from grader.harness.jobs import ProviderShare
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,26 @@ class Backend(ABC):
     # GPU backends: the model's device memory comes from torch's caching allocator, so its peaks
     # are the model's (else they would count only I/O buffers and are not reported).
     torch_allocator: ClassVar[bool] = False
+    # GPU memory phases: the backend can say which execution provider ran each node of a session
+    # profiled into LoadSpec.profile_dir (execution_providers), so the phase can check that the
+    # GPU, not a CPU fallback, ran the model.
+    reports_execution_providers: ClassVar[bool] = False
 
     def __init__(self, spec: LoadSpec) -> None:
         self.spec = spec
         self.info = LoadInfo()
+
+    @property
+    def device(self) -> str:
+        """Where the model runs: "cpu" or "cuda"."""
+        return self.spec.device
+
+    @classmethod
+    def pre_load_imports(cls, spec: LoadSpec) -> list[str]:
+        """Modules the child imports for this model, beyond `preload`, before its pre-load RSS
+        reading (a runtime that must not be imported before fork, the architecture's modelling
+        module): code is not model memory. Most backends need none."""
+        return []
 
     @classmethod
     def unavailable_reason(cls, device: str) -> str | None:
@@ -104,6 +123,17 @@ class Backend(ABC):
     @abstractmethod
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         """Backend-native outputs → {"logits": array, ...}. Not timed."""
+
+    def execution_providers(self) -> list[ProviderShare]:
+        """Which execution provider ran each node so far; only backends that declare
+        `reports_execution_providers` know, the others have nothing to say."""
+        return []
+
+    def kv_cache_model(self) -> Any | None:
+        """The model as a callable a generating task can drive with its own KV cache (a
+        transformers model: input_ids and the cache in, logits and the cache out), or None where
+        the backend only runs whole sequences. Generation is timed only with a KV cache."""
+        return None
 
     def synchronize(self) -> None:  # noqa: B027 - CPU backends have nothing to wait for
         """Block until the device has finished the queued work (CPU backends: nothing to do)."""

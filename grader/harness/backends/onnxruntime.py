@@ -88,6 +88,7 @@ class OnnxRuntimeBackend(Backend):
     # and a zygote must not hold threads when it forks. It costs ~0.1 s per child.
     preload: ClassVar[tuple[str, ...]] = ("numpy", "onnx", "tokenizers")
     extra: ClassVar[str | None] = None
+    reports_execution_providers: ClassVar[bool] = True  # from the session's profile
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)

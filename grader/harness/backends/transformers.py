@@ -1,6 +1,6 @@
 """PyTorch models through transformers: a safetensors checkpoint folder (config.json + weights).
 
-The model head comes from the task (TASK_HEADS). Runtime transforms that the grader applies
+The model head comes from the task (Task.model_heads). Runtime transforms that the grader applies
 itself (fp16, bf16, dynamic-int8) are declared in the manifest. On `cuda` the model is moved to
 the GPU after its transform (dynamic-int8 is a CPU kernel: not measurable there), fp32 runs as IEEE
 fp32 (no TF32), and run() enqueues on torch's current stream, so CUDA events time it. Pruned
@@ -30,16 +30,6 @@ from grader.harness.backends.quantized import (
     quantization_notes,
     quantized_weight_bytes,
 )
-
-# task → the AutoModelFor... classes that can carry its head, tried in order. A new task: a line.
-TASK_HEADS: dict[str, tuple[str, ...]] = {
-    "text-classification": ("AutoModelForSequenceClassification",),
-    "image-classification": ("AutoModelForImageClassification",),
-    "token-classification": ("AutoModelForTokenClassification",),
-    "causal-lm": ("AutoModelForCausalLM",),
-    "seq2seq": ("AutoModelForSeq2SeqLM",),
-    "speech-recognition": ("AutoModelForSpeechSeq2Seq", "AutoModelForCTC"),
-}
 
 # Tensors a task may feed; other forward() parameters (labels, caches, flags) are not inputs.
 INPUT_NAMES = (
@@ -257,6 +247,12 @@ class TransformersBackend(Backend):
     def run(self, prepared: dict[str, Any]) -> Any:
         return self.model(**prepared)  # under the inference mode that load() entered
 
+    def kv_cache_model(self) -> Any | None:
+        """The loaded model, unless its config turns the KV cache off."""
+        if self.model is None or not getattr(self.model.config, "use_cache", True):
+            return None
+        return self.model
+
     def synchronize(self) -> None:
         if self.spec.device.startswith("cuda"):
             import torch
@@ -336,8 +332,8 @@ def _head_class(task: str | None, config: Mapping[str, Any]) -> Any:
         named = getattr(transformers, str(architectures[0]), None) if architectures else None
         is_model = isinstance(named, type) and issubclass(named, transformers.PreTrainedModel)
         return named if is_model else transformers.AutoModel
-    names = TASK_HEADS.get(task)
-    if names is None:
+    names = _task_heads(task)
+    if not names:
         raise NotMeasurable(f"the transformers backend has no model head for the task {task!r}")
     model_type = config.get("model_type")
     try:
@@ -355,6 +351,13 @@ def _head_class(task: str | None, config: Mapping[str, Any]) -> Any:
         f"a {model_type!r} model has no {' / '.join(names)} head in transformers, "
         f"so it cannot run the {task} task"
     )
+
+
+def _task_heads(task: str) -> tuple[str, ...]:
+    """The AutoModelFor... classes that can carry the task's head, as the task declares them."""
+    from grader.harness.tasks import TASKS
+
+    return TASKS.load(task).model_heads if task in TASKS else ()
 
 
 def _check_loading_info(loading: Mapping[str, Any], notes: list[str]) -> None:

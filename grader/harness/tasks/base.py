@@ -6,11 +6,12 @@ validation imports a task class only to read its metric declarations.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -18,7 +19,10 @@ from grader.errors import InputError
 from grader.harness.backends.base import Backend, NotMeasurable
 from grader.task_catalog import MetricInfo  # declared below the stages; re-exported for task modules
 
-__all__ = ["EvalData", "MetricInfo", "Task", "TaskError", "TaskNotMeasurable"]
+if TYPE_CHECKING:
+    from grader.harness.stats import Samples
+
+__all__ = ["EvalData", "GenerationTiming", "MetricInfo", "Task", "TaskError", "TaskNotMeasurable"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,16 @@ class EvalData:
     labels: list[str] | None = None
     total: int | None = None  # items in the source before `limit` sampled from it
     seed: int | None = None  # the sampling seed, when a sample was drawn
+
+
+@dataclass(frozen=True)
+class GenerationTiming:
+    prompt_tokens: int
+    new_tokens: int
+    kv_cache: bool  # False: every step re-ran the whole sequence (the backend exposes no cache)
+    time_to_first_token: Samples  # ms, one sample per repeat
+    time_per_output_token: Samples  # ms, one sample per generated token after the first, all repeats
+    generated: list[int]  # the token ids of the last repeat (greedy, so every repeat is the same)
 
 
 class TaskError(InputError):
@@ -57,6 +71,13 @@ class Task(ABC):
     label_field: ClassVar[str | None] = None
     # Parameters the task understands, with the defaults used when the course sets none.
     default_params: ClassVar[dict[str, int | float | str | bool]] = {}
+    # The task generates tokens: the harness also times generation (time to first token, time per
+    # output token), and claims may give latency per token. Such a task overrides
+    # generation_unsupported and generation_latency.
+    generates_tokens: ClassVar[bool] = False
+    # The transformers AutoModelFor... classes that can carry the task's head, tried in order by
+    # the transformers backend: the task owns its head.
+    model_heads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model_dir: Path, params: Mapping[str, Any] | None = None) -> None:
         """Pure: stores what it is given. ``model_dir`` holds config / tokenizer / preprocessor files."""
@@ -70,3 +91,18 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
         """Run the model over ``data`` and return every metric in ``metrics``."""
+
+    def generation_unsupported(self, backend: Backend) -> str | None:
+        """Why the harness does not time generation for this model, or None when it does."""
+        return f"the {self.name} task does not generate tokens"
+
+    def generation_latency(
+        self,
+        backend: Backend,
+        *,
+        repeats: int = 3,
+        warmup: int = 1,
+        clock: Callable[[], int] = time.perf_counter_ns,
+    ) -> GenerationTiming:
+        """Time to first token and time per output token (tasks that generate tokens)."""
+        raise NotImplementedError(f"the {self.name} task does not generate tokens")

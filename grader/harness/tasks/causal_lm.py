@@ -18,9 +18,10 @@ Perplexity (the method of Hugging Face's "Perplexity of fixed-length models", ma
 
 Generation latency (`generation_latency`): greedy decoding of ``new_tokens`` tokens after a fixed
 prompt of ``prompt_tokens`` tokens, never stopping early; time to first token (the prompt's
-forward pass plus the argmax) and time per output token (each later step). A backend that holds
-a transformers model (``backend.model``) is driven with its KV cache, as real generation is;
-any other backend re-runs the whole sequence each step, and the result says so. The harness
+forward pass plus the argmax) and time per output token (each later step). A backend that offers a model
+to drive with its KV cache (``Backend.kv_cache_model``: the transformers backend) is driven so,
+as real generation is; any other backend re-runs the whole sequence each step, and the result
+says so. The harness
 times generation only where a KV cache is driven (`generation_unsupported` says why not
 elsewhere): a per-token time from re-running the whole sequence is not the model's generation
 speed, and comparing it with a claim would be unfair to the team.
@@ -32,16 +33,13 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from grader.harness.backends.base import Backend
-from grader.harness.tasks.base import EvalData, MetricInfo, Task
+from grader.harness.tasks.base import EvalData, GenerationTiming, MetricInfo, Task
 from grader.harness.tasks.text import LATENCY_TEXT, TextTask
-
-if TYPE_CHECKING:
-    from grader.harness.stats import Samples
 
 
 @dataclass(frozen=True)
@@ -66,18 +64,10 @@ def sliding_windows(n_tokens: int, max_length: int, stride: int) -> list[Window]
     return windows
 
 
-@dataclass(frozen=True)
-class GenerationTiming:
-    prompt_tokens: int
-    new_tokens: int
-    kv_cache: bool  # False: every step re-ran the whole sequence (the backend exposes no cache)
-    time_to_first_token: Samples  # ms, one sample per repeat
-    time_per_output_token: Samples  # ms, one sample per generated token after the first, all repeats
-    generated: list[int]  # the token ids of the last repeat (greedy, so every repeat is the same)
-
-
 class CausalLM(TextTask, Task):
     name = "causal-lm"
+    model_heads = ("AutoModelForCausalLM",)
+    generates_tokens = True
     metrics: dict[str, MetricInfo] = {
         "perplexity": MetricInfo("lower", False, "Perplexity", "Перплексия"),
         "nll": MetricInfo("lower", False, "Mean NLL per token (nats)", "Средний NLL на токен (наты)"),
@@ -187,7 +177,7 @@ class CausalLM(TextTask, Task):
                 f"the course's generation setting ({prompt} prompt + {new} new tokens) is longer than "
                 f"the model's {limit} positions"
             )
-        if _transformers_model(backend) is None:
+        if backend.kv_cache_model() is None:
             return (
                 f"the {backend.name} backend runs the model without a KV cache, and re-running the whole "
                 "sequence for every new token is not the model's generation speed; time to first token "
@@ -209,7 +199,7 @@ class CausalLM(TextTask, Task):
 
         prompt = self._filled_ids(int(self.params["prompt_tokens"]))
         new_tokens = int(self.params["new_tokens"])
-        cached = _transformers_model(backend) is not None
+        cached = backend.kv_cache_model() is not None
         decode = self._decode_cached if cached else self._decode_uncached
         for _ in range(warmup):
             decode(backend, prompt, new_tokens, clock)
@@ -254,11 +244,10 @@ class CausalLM(TextTask, Task):
     ) -> tuple[list[int], list[int]]:
         import torch
 
-        model = _transformers_model(backend)
+        model = backend.kv_cache_model()
         # transformers 5 renamed the cache argument and output from `past_key_values` to `cache`.
         key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        device = getattr(getattr(backend, "spec", None), "device", "cpu")
-        tokens = torch.from_numpy(prompt[None, :]).to(device)
+        tokens = torch.from_numpy(prompt[None, :]).to(backend.device)
         steps: list[int] = []
         generated: list[int] = []
         past: Any = None
@@ -273,17 +262,6 @@ class CausalLM(TextTask, Task):
                 generated.append(int(token.item()))
                 tokens = token[:, None]
         return steps, generated
-
-
-def _transformers_model(backend: Backend) -> Any:
-    """The transformers model a backend holds, if any (it has a KV cache to drive)."""
-    model = getattr(backend, "model", None)
-    config = getattr(model, "config", None)
-    return (
-        model
-        if config is not None and hasattr(model, "forward") and getattr(config, "use_cache", True)
-        else None
-    )
 
 
 def _same_length_groups(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:

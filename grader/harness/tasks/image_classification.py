@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 class ImageClassification(ClassificationTask):
     name = "image-classification"
+    model_heads = ("AutoModelForImageClassification",)
     metrics: dict[str, MetricInfo] = {
         "accuracy": ACCURACY,
         "macro_precision": MACRO_PRECISION,

@@ -27,6 +27,7 @@ from grader.harness.tasks.text import LATENCY_TEXT, TextTask
 
 class Seq2Seq(TextTask, Task):
     name = "seq2seq"
+    model_heads = ("AutoModelForSeq2SeqLM",)
     metrics: dict[str, MetricInfo] = {
         "bleu": MetricInfo("higher", True, "BLEU", "BLEU"),
         "chrf": MetricInfo("higher", True, "chrF", "chrF"),

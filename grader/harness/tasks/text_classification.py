@@ -18,6 +18,7 @@ from grader.harness.tasks.text import LATENCY_TEXT, TextTask, select_inputs
 
 class TextClassification(TextTask, ClassificationTask):
     name = "text-classification"
+    model_heads = ("AutoModelForSequenceClassification",)
     metrics: dict[str, MetricInfo] = {"accuracy": ACCURACY, "macro_f1": MACRO_F1, "mcc": MCC}
     primary = "accuracy"
     fields = ("text", "label")

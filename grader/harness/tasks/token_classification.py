@@ -24,6 +24,7 @@ OUTSIDE = "O"
 
 class TokenClassification(TextTask, Task):
     name = "token-classification"
+    model_heads = ("AutoModelForTokenClassification",)
     metrics: dict[str, MetricInfo] = {
         "entity_f1": MetricInfo("higher", True, "Entity F1", "F1 по сущностям"),
         "entity_precision": MetricInfo(
