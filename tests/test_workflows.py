@@ -129,6 +129,14 @@ def _writes(job: dict[str, Any]) -> bool:
     return any(level == "write" for level in (job.get("permissions") or {}).values())
 
 
+def _only_deploys_pages(job: dict[str, Any]) -> bool:
+    """The Pages deploy job runs no code of ours at all: one step, GitHub's deploy action, which
+    publishes the site artifact as files (it never executes them)."""
+    return [s.get("uses", "").split("@")[0] for s in job["steps"]] == ["actions/deploy-pages"] and not any(
+        "run" in s for s in job["steps"]
+    )
+
+
 def test_jobs_with_a_write_token_never_run_code_from_an_artifact(workflows):
     """Any job of a run can upload artifacts (the self-hosted measuring job too): a job that holds
     a write token installs the grader from its own checkout of the default branch, never from one."""
@@ -136,7 +144,7 @@ def test_jobs_with_a_write_token_never_run_code_from_an_artifact(workflows):
         (name, job_id, job)
         for name, workflow in workflows.items()
         for job_id, job in workflow["jobs"].items()
-        if _writes(job) and "steps" in job
+        if _writes(job) and "steps" in job and not _only_deploys_pages(job)
     ]
     assert {(n, j) for n, j, _ in write_jobs} >= {("grade", "announce"), ("grade", "report")}
     for name, job_id, job in write_jobs:
@@ -229,6 +237,17 @@ def test_permissions_per_job(workflows):
     board = workflows["leaderboard"]["jobs"]
     assert board["publish"]["permissions"] == {"contents": "write", "actions": "read"}
     assert board["find"]["permissions"] == {"contents": "read", "pull-requests": "read", "actions": "read"}
+    # The course page: built with a read token; only the deploy job (no code) holds the Pages scopes.
+    assert board["site"]["permissions"] == {"contents": "read"}
+    assert board["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+    assert _only_deploys_pages(board["deploy"]) and board["deploy"]["needs"] == "site"
+    pages = {
+        (name, job_id)
+        for name, workflow in workflows.items()
+        for job_id, job in workflow["jobs"].items()
+        if {"pages", "id-token"} & set(job["permissions"])
+    }
+    assert pages == {("leaderboard", "deploy")}
     writers = {
         (name, job_id)
         for name, workflow in workflows.items()
@@ -290,6 +309,8 @@ def test_third_party_actions_are_pinned_by_sha_with_the_version_noted():
         "actions/setup-python",
         "actions/upload-artifact",
         "actions/download-artifact",
+        "actions/upload-pages-artifact",  # the course page (leaderboard.yml)
+        "actions/deploy-pages",
     }
 
 
