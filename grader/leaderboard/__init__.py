@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.atomic import write_atomic
-from grader.course.model import Course, ScoringRule
+from grader.course.model import Course
 from grader.errors import InputError
 from grader.findings import Finding, Location
 from grader.leaderboard.records import (
@@ -26,6 +26,7 @@ from grader.leaderboard.records import (
     record_from_grade,
 )
 from grader.report.templates import Strings
+from grader.verify.rules import rule_for
 
 __all__ = [
     "Collected",
@@ -195,7 +196,7 @@ def _rule_text(group: list[LeaderboardRecord], s: Strings) -> str:
     if scoring is None:
         return s("rules.none")
     text = s(f"rules.{scoring.rule.value}", device=scoring.device.upper())
-    if scoring.rule is not ScoringRule.NONE and scoring.min_quality_retained is not None:
+    if rule_for(scoring.rule).ranked and scoring.min_quality_retained is not None:
         text += " " + s("rules.gate", required=fmt.percent(scoring.min_quality_retained))
     return text
 

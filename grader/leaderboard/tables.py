@@ -1,6 +1,6 @@
 """Per-homework tables: one row per verified model, ranked by the homework's scoring rule.
 
-Ranking (the rules themselves: grader.verify.scoring):
+Ranking (the rules themselves, and how each ranks a table: grader.verify.rules):
 - none: not ranked; rows by team, then model;
 - compression / speedup / quality: by score, highest first; equal scores share a rank;
 - pareto: every team's models of the homework are ranked together by non-dominated sorting on
@@ -24,6 +24,7 @@ from grader.leaderboard.records import LeaderboardRecord, RecordEntry
 from grader.report.templates import Strings, md
 from grader.verify import formatting as fmt
 from grader.verify.messages import metric_label, render
+from grader.verify.rules import ParetoRule, Rule, pareto_point, rule_for
 from grader.verify.scoring import pareto_ranks
 
 RAW_COLUMNS = [
@@ -60,28 +61,30 @@ def rule_of(records: list[LeaderboardRecord]) -> ScoringRule:
     return ScoringRule.NONE
 
 
+def rule_object(records: list[LeaderboardRecord]) -> Rule:
+    """The object of the homework's rule (grader.verify.rules)."""
+    return rule_for(rule_of(records))
+
+
 def homework_frame(records: list[LeaderboardRecord]) -> pd.DataFrame:
     """The rows of one homework in base units, ranked and sorted (see the module docstring)."""
-    rule = rule_of(records)
+    rule = rule_object(records)
     rows = []
     for record in records:
         for entry in record.entries:
-            if entry.is_baseline and rule is not ScoringRule.NONE:
+            if entry.is_baseline and rule.ranked:
                 continue
             rows.append(_row(record, entry))
     frame = pd.DataFrame(rows, columns=RAW_COLUMNS)
     if frame.empty:
         return frame
-    if rule is ScoringRule.NONE:
+    if not rule.ranked:
         frame["rank"] = None
         return frame.sort_values(["team", "model"], kind="stable").reset_index(drop=True)
-    if rule is ScoringRule.PARETO:
+    if isinstance(rule, ParetoRule):  # every team's models are placed together, not by score alone
         _rank_pareto(frame, records)
-        keys = ["pareto_rank", "compression"]
-        ascending = [True, False]
-    else:
-        keys = ["score"]
-        ascending = [False]
+    keys = [column for column, _ in rule.order]
+    ascending = [up for _, up in rule.order]
     ranked = frame[frame["score"].notna()].sort_values(
         [*keys, "team", "model"], ascending=[*ascending, True, True], kind="stable"
     )
@@ -122,17 +125,23 @@ def _row(record: LeaderboardRecord, entry: RecordEntry) -> dict:
 
 
 def _rank_pareto(frame: pd.DataFrame, records: list[LeaderboardRecord]) -> None:
+    """Every team's scored models placed together (grader.verify.rules.ParetoRule); a model that
+    cannot be placed (a figure missing) loses its score and is listed unranked."""
     scoring = next((r.scoring for r in records if r.scoring is not None), None)
     device = "speedup_gpu" if scoring is not None and scoring.device == "cuda" else "speedup_cpu"
-    points = {
-        i: (row.compression, getattr(row, device), row.retained)
-        for i, row in frame.iterrows()
-        if pd.notna(row.score)
-        and all(pd.notna(v) for v in (row.compression, getattr(row, device), row.retained))
-    }
+    points = {}
+    for i, row in frame.iterrows():
+        point = pareto_point(_value(row.compression), _value(getattr(row, device)), _value(row.retained))
+        if pd.notna(row.score) and point is not None:
+            points[i] = point
     ranks = pareto_ranks(points)
     frame["pareto_rank"] = [ranks.get(i) for i in frame.index]
     frame.loc[frame["pareto_rank"].isna(), "score"] = None
+
+
+def _value(cell: object) -> float | None:
+    """A frame cell as a float, None where pandas holds a missing value (None or NaN)."""
+    return None if cell is None or pd.isna(cell) else float(cell)  # type: ignore[arg-type]
 
 
 def _shared_ranks(frame: pd.DataFrame, keys: list[str]) -> list[int]:
@@ -157,9 +166,9 @@ def display_frame(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Stri
     metrics = Counter(m for m in frame["quality_metric"] if m)
     single = len(metrics) == 1
     primary = next(iter(metrics)) if single else None
-    rule = rule_of(records)
+    rule = rule_object(records)
     columns: list[tuple[str, list[str]]] = []
-    if rule is not ScoringRule.NONE:
+    if rule.ranked:
         columns.append((s("leaderboard.rank"), [str(int(v)) if pd.notna(v) else "—" for v in frame["rank"]]))
     columns += [
         (s("leaderboard.team"), [md(v) for v in frame["team"]]),
@@ -181,7 +190,7 @@ def display_frame(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Stri
     columns.append(
         (quality_header, [_quality(row, info, labels, s, show_name=not single) for row in frame.itertuples()])
     )
-    if rule is not ScoringRule.NONE:
+    if rule.ranked:
         columns += [
             (s("leaderboard.compression"), [_fmt(v, fmt.ratio) for v in frame["compression"]]),
             (s("leaderboard.speedup_cpu"), [_fmt(v, fmt.ratio) for v in frame["speedup_cpu"]]),
@@ -197,7 +206,7 @@ def display_frame(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Stri
 
 
 def unranked_notes(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Strings) -> list[str]:
-    if rule_of(records) is ScoringRule.NONE:
+    if not rule_object(records).ranked:
         return []
     labels = {name: q.label for name, q in _quality_info(records).items()}
     notes = []
@@ -251,12 +260,14 @@ def _quality(row: Any, info: dict, labels: dict, s: Strings, *, show_name: bool)
     return value
 
 
-def _score(row: Any, rule: ScoringRule, info: dict, s: Strings) -> str:
+def _score(row: Any, rule: Rule, info: dict, s: Strings) -> str:
     if row.score is None or pd.isna(row.score):
         return "—"
-    if rule is ScoringRule.QUALITY:
-        q = info.get(row.quality_metric)
-        return fmt.score_value(abs(row.score), bounded=q.bounded if q else None)
-    if rule is ScoringRule.PARETO:
-        return s("ratios.pareto_score", rank=int(row.pareto_rank), value=fmt.ratio(row.compression))
-    return fmt.ratio(row.score)
+    q = info.get(row.quality_metric)
+    return rule.score_text(
+        row.score,
+        rank=int(row.pareto_rank) if pd.notna(row.pareto_rank) else None,
+        compression=_value(row.compression),
+        bounded=q.bounded if q else None,
+        strings=s,
+    )

@@ -16,6 +16,7 @@ from grader.report.templates import Strings, code, md
 from grader.verify import formatting as fmt
 from grader.verify.messages import metric_label, render
 from grader.verify.models import EntryGrade, Grade, MetricCheck, MetricStatus, Note, Verdict
+from grader.verify.rules import rule_for
 
 STATUS_ICONS: dict[MetricStatus, str] = {
     MetricStatus.REPRODUCED: "✅",
@@ -338,7 +339,7 @@ def _ratio_columns(grade: Grade) -> list[str]:
     if any(e.ratios.speedup_gpu is not None for e in grade.entries):
         columns.append("speedup_gpu")
     columns += ["quality_delta", "quality_retained"]
-    if grade.scoring_rule not in (None, "none"):
+    if rule_for(grade.scoring_rule).ranked:
         columns.append("score")
     return columns
 
@@ -372,13 +373,10 @@ def score_text(w: Writer, e: EntryGrade) -> str:
     """The score as the rule means it: `2.41×`, `91.25 %`, `Pareto 1 · 2.41×`, or `—`."""
     if e.score is None:
         return "—"
-    rule = w.grade.scoring_rule
-    if rule == "quality":
-        primary = e.measured.quality_primary or ""
-        return w.figure(f"quality.{primary}", abs(e.score))
-    if rule == "pareto" and e.pareto_rank is not None:
-        return w.s("ratios.pareto_score", rank=e.pareto_rank, value=fmt.ratio(e.score))
-    return fmt.ratio(e.score)
+    primary = e.measured.quality_primary or ""
+    return rule_for(w.grade.scoring_rule).score_text(
+        e.score, rank=e.pareto_rank, compression=None, bounded=w.bounded(f"quality.{primary}"), strings=w.s
+    )
 
 
 def _score_line(w: Writer, e: EntryGrade) -> str:
@@ -484,7 +482,7 @@ def _score_rule(grade: Grade, s: Strings) -> str:
     if scoring is None:
         return ""
     text = s(f"rules.{scoring.rule.value}", device=scoring.device.upper())
-    if scoring.rule.value != "none" and scoring.min_quality_retained is not None:
+    if rule_for(scoring.rule).ranked and scoring.min_quality_retained is not None:
         text += " " + s("rules.gate", required=fmt.percent(scoring.min_quality_retained))
     return text
 

@@ -48,15 +48,8 @@ from grader.verify.models import (
 )
 from grader.verify.private import NOTHING, Withheld, private_results, redact_measurement, withheld
 from grader.verify.readings import State, generation_reading, phase_problems, seconds, speedup_reading
-from grader.verify.scoring import (
-    entry_verdict,
-    missing_requirements,
-    pareto_point,
-    pareto_ranks,
-    ratios,
-    score_entry,
-    worst,
-)
+from grader.verify.rules import Rule, ScoreInputs, rule_for
+from grader.verify.scoring import entry_verdict, missing_requirements, ratios, worst
 
 __all__ = ["Grade", "Verdict", "grade_from_document", "grade_invalid", "verify"]
 
@@ -89,8 +82,10 @@ def verify(
     baseline = next((s for s in subjects if s.is_baseline), None)
     quality_info = _quality_info(run, validated.submission.task)
     primary = _primary(run, validated.submission.task, subjects)
+    rule = rule_for(scoring.rule)
 
-    entries = []
+    entries: list[EntryGrade] = []
+    scored: dict[str, tuple[float, ScoreInputs]] = {}
     for subject in subjects:
         ctx = Context(
             tolerances=tolerances,
@@ -100,15 +95,18 @@ def verify(
             per_token=validated.submission.task in TOKEN_LATENCY_TASKS,
             withheld_until=hidden.until,
         )
-        entries.append(_grade_entry(subject, ctx, scoring, required, primary))
-    _rank_pareto(entries, scoring)
-    _withhold_scores(entries, subjects, scoring, primary, hidden)
+        entry, value = _grade_entry(subject, ctx, scoring, required, primary)
+        entries.append(entry)
+        if value is not None:
+            scored[entry.key] = value
+    _write_scores(entries, rule, scored)
+    _withhold_scores(entries, subjects, scoring, rule, primary, hidden)
     for entry in entries:
         entry.verdict = entry_verdict(
             entry.checks,
             model_failed=_model_failed(run.model(entry.key)),
             missing=entry.missing,
-            scored=_scored_metrics(scoring, primary),
+            scored=rule.scored_metrics(scoring, primary),
         )
     return Grade(
         team=validated.submission.team,
@@ -153,16 +151,14 @@ def _withhold_scores(
     entries: list[EntryGrade],
     subjects: list[Subject],
     scoring: Scoring,
+    rule: Rule,
     primary: str | None,
     hidden: Withheld,
 ) -> None:
     """A score that needs the quality of a withheld set is not given yet, and says why."""
-    if not hidden or scoring.rule is ScoringRule.NONE:
+    if not hidden or not rule.ranked:
         return
-    needs_quality = scoring.min_quality_retained is not None or scoring.rule in (
-        ScoringRule.QUALITY,
-        ScoringRule.PARETO,
-    )
+    needs_quality = scoring.min_quality_retained is not None or rule.needs_quality
     blocked = any(s.withheld is not None for s in subjects)
     if not (needs_quality and primary and blocked):
         return
@@ -280,7 +276,9 @@ def _grade_entry(
     scoring: Scoring,
     required: list[Metric],
     primary: str | None,
-) -> EntryGrade:
+) -> tuple[EntryGrade, tuple[float, ScoreInputs] | None]:
+    """One model's grade, and its score with what it was computed from (None: no score; the
+    grade's note says why). The note of a score is written once every model is scored."""
     entry = subject.entry.entry
     checks = _checks(subject, ctx, primary)
     by_metric = {c.metric: c for c in checks}
@@ -305,26 +303,29 @@ def _grade_entry(
         if subject.measurement
         else {},
     )
+    rule = rule_for(scoring.rule)
     if subject.is_baseline:
-        if scoring.rule is not ScoringRule.NONE:
+        if rule.ranked:
             _set_score(grade, None, note("score.reference"))
-        return grade
+        return grade, None
     base = ctx.baseline
+    info = ctx.quality.get(primary) if primary else None
     if base is not None:
-        info = ctx.quality.get(primary) if primary else None
         grade.ratios = ratios(_graded(subject, primary), _graded(base, primary), primary, info)
         _speedups(grade.ratios, subject, base)
-    score, why = score_entry(
-        scoring,
-        grade.ratios,
+    inputs = ScoreInputs(
+        scoring=scoring,
+        ratios=grade.ratios,
         quality_value=measured.quality.get(primary) if primary else None,
         primary=primary,
-        info=ctx.quality.get(primary) if primary else None,
+        info=info,
         checks=by_metric,
-        has_baseline=base is not None,
     )
-    _set_score(grade, score, why)
-    return grade
+    outcome = rule.score(inputs, has_baseline=base is not None)
+    if isinstance(outcome, Note):
+        _set_score(grade, None, outcome)
+        return grade, None
+    return grade, (outcome, inputs)
 
 
 def _set_score(grade: EntryGrade, score: float | None, why: Note) -> None:
@@ -333,25 +334,21 @@ def _set_score(grade: EntryGrade, score: float | None, why: Note) -> None:
     grade.score_note = text(why)
 
 
-def _rank_pareto(entries: list[EntryGrade], scoring: Scoring) -> None:
-    if scoring.rule is not ScoringRule.PARETO:
-        return
-    points = {
-        e.key: point
-        for e in entries
-        if not e.is_baseline
-        and e.score is not None
-        and (point := pareto_point(e.ratios, scoring)) is not None
-    }
-    ranks = pareto_ranks(points)
+def _write_scores(
+    entries: list[EntryGrade], rule: Rule, scored: dict[str, tuple[float, ScoreInputs]]
+) -> None:
+    """The scores and their notes, once every model is scored: a rule that ranks the models
+    together (Pareto) places them first, and a model it cannot place is not scored."""
+    ranks = rule.ranks({key: inputs for key, (_, inputs) in scored.items()})
     for e in entries:
-        if e.key in ranks:
-            e.pareto_rank = ranks[e.key]
-            assert e.score_reason is not None
-            params = {**e.score_reason.params, "rank": str(e.pareto_rank)}
-            _set_score(e, e.score, note("score.pareto", **params))
-        elif not e.is_baseline and e.score is not None:
+        if e.key not in scored:
+            continue
+        value, inputs = scored[e.key]
+        if ranks is not None and e.key not in ranks:
             _set_score(e, None, note("score.no_quality", why="@why.not_measured"))
+            continue
+        e.pareto_rank = ranks[e.key] if ranks is not None else None
+        _set_score(e, value, rule.note(inputs, value, e.pareto_rank))
 
 
 def _speedups(out: Ratios, subject: Subject, base: Subject) -> None:
@@ -454,22 +451,6 @@ def _required_checks(required: list[Metric], subject: Subject, primary: str | No
     if Metric.QUALITY in required:
         claimed = {name for name in subject.claims if name.startswith("quality.")}
         out |= claimed or ({f"quality.{primary}"} if primary else set())
-    return out
-
-
-def _scored_metrics(scoring: Scoring, primary: str | None) -> set[str]:
-    """The figures the score is computed from: a noisy or failed one blocks the ranking."""
-    rule = scoring.rule
-    if rule is ScoringRule.NONE:
-        return set()
-    latency = "latency_gpu" if scoring.device == "cuda" else "latency_cpu"
-    out = {f"quality.{primary}"} if primary and scoring.min_quality_retained is not None else set()
-    if rule in (ScoringRule.COMPRESSION, ScoringRule.PARETO):
-        out.add("size")
-    if rule in (ScoringRule.SPEEDUP, ScoringRule.PARETO):
-        out.add(latency)
-    if rule is ScoringRule.QUALITY and primary:
-        out.add(f"quality.{primary}")
     return out
 
 

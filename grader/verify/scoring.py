@@ -10,19 +10,7 @@ Ratios (a compressed model against the team's own baseline, both measured in the
   primary / primary for lower-is-better ones (perplexity, WER): 1.0 keeps everything, above
   1.0 is better than the baseline.
 
-Scores (course.yaml `homeworks[].scoring`; the baseline is never scored). Every rule but `none`
-first applies the quality gate: a model scores only if quality retained >= `min_quality_retained`
-(when set); a model without quality figures for itself and its baseline is not scored.
-- none: measured and verified, not ranked.
-- compression: score = compression ratio.
-- speedup: score = speed-up on `scoring.device` (cpu by default).
-- quality: score = the primary metric, higher is better; for a lower-is-better metric the score is
-  its negative (so "higher score ranks first" holds for every rule) and tables show the metric.
-- pareto: models are ranked by non-dominated sorting on (compression, speed-up on
-  `scoring.device`, quality retained), all higher-is-better and all relative to the team's own
-  baseline, so teams that start from different models compare fairly; rank 1 is the Pareto front.
-  The score is the compression ratio, which orders models within one rank. Verify ranks the
-  models of one submission; the leaderboard ranks every team's models of a homework the same way.
+Scores: one object per rule in grader.verify.rules (what it scores, the score, its note).
 
 Verdict of a model, by precedence (the first that applies):
 1. failed: the model could not be measured, or a figure that is claimed, required or scored
@@ -40,10 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from grader.course.model import Metric, Scoring, ScoringRule
-from grader.verify import formatting as fmt
-from grader.verify.messages import note
-from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricInfo, Ratios, Verdict
+from grader.course.model import Metric
+from grader.verify.models import MetricCheck, MetricStatus, QualityMetricInfo, Ratios, Verdict
 
 # First applies: index 0 is the most serious.
 VERDICT_PRECEDENCE: list[Verdict] = [
@@ -144,7 +130,7 @@ def ratios(
     return out
 
 
-# --- scores -------------------------------------------------------------------------------------
+# --- Pareto ranks (grader.verify.rules and the leaderboard rank with them) -------------------------
 
 
 def pareto_ranks(points: dict[str, tuple[float, ...]]) -> dict[str, int]:
@@ -167,93 +153,3 @@ def pareto_ranks(points: dict[str, tuple[float, ...]]) -> dict[str, int]:
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
-
-
-def _why(check: MetricCheck | None) -> str:
-    if check is None:
-        return "@why.not_measured"
-    return {
-        MetricStatus.INCONCLUSIVE: "@why.inconclusive",
-        MetricStatus.NOT_MEASURABLE: "@why.not_measurable",
-        MetricStatus.FAILED: "@why.failed",
-    }.get(check.status, "@why.not_measured")
-
-
-def score_entry(
-    scoring: Scoring,
-    ratios_: Ratios,
-    *,
-    quality_value: float | None,
-    primary: str | None,
-    info: QualityMetricInfo | None,
-    checks: dict[str, MetricCheck],
-    has_baseline: bool,
-) -> tuple[float | None, Note]:
-    """(score, why) for one compressed model, before any Pareto ranking. See the module docstring."""
-    rule = scoring.rule
-    if rule is ScoringRule.NONE:
-        return None, note("score.not_ranked")
-    if not has_baseline:
-        return None, note("score.no_baseline")
-    metric_ref = f"@quality.{primary}" if primary else "@metric.quality"
-    retained = ratios_.quality_retained
-    bounded = info.bounded if info else None
-    gate = scoring.min_quality_retained
-    if gate is not None:
-        if retained is None:
-            return None, note("score.no_quality", why=_why(checks.get(f"quality.{primary}")))
-        if retained < gate - 1e-12:
-            return None, note(
-                "score.below_gate",
-                retained=fmt.percent(retained),
-                metric=metric_ref,
-                required=fmt.percent(gate),
-            )
-    kept = fmt.percent(retained) if retained is not None else "—"
-    latency = f"latency_{'gpu' if scoring.device == 'cuda' else 'cpu'}"
-    speedup = ratios_.speedup_gpu if scoring.device == "cuda" else ratios_.speedup_cpu
-    if rule is ScoringRule.COMPRESSION:
-        if ratios_.compression is None:
-            return None, note("score.missing", what="@metric.compression", why=_why(checks.get("size")))
-        return ratios_.compression, note(
-            "score.compression", value=fmt.ratio(ratios_.compression), retained=kept, metric=metric_ref
-        )
-    if rule is ScoringRule.SPEEDUP:
-        if speedup is None:
-            return None, note(
-                "score.missing", what=f"@metric.speedup_{latency[-3:]}", why=_why(checks.get(latency))
-            )
-        return speedup, note(
-            "score.speedup",
-            device=scoring.device.upper(),
-            value=fmt.ratio(speedup),
-            retained=kept,
-            metric=metric_ref,
-        )
-    if rule is ScoringRule.QUALITY:
-        if quality_value is None:
-            return None, note("score.missing", what=metric_ref, why=_why(checks.get(f"quality.{primary}")))
-        direction = info.direction if info else "higher"
-        return (quality_value if direction == "higher" else -quality_value), note(
-            "score.quality",
-            metric=metric_ref,
-            value=fmt.score_value(quality_value, bounded=bounded),
-            direction=f"@direction.{direction}",
-        )
-    # pareto: the compression ratio orders models within a rank; the rank is set by the caller
-    if ratios_.compression is None:
-        return None, note("score.missing", what="@metric.compression", why=_why(checks.get("size")))
-    if speedup is None:
-        return None, note(
-            "score.missing", what=f"@metric.speedup_{latency[-3:]}", why=_why(checks.get(latency))
-        )
-    return ratios_.compression, note(
-        "score.pareto", rank="?", device=scoring.device.upper(), value=fmt.ratio(ratios_.compression)
-    )
-
-
-def pareto_point(ratios_: Ratios, scoring: Scoring) -> tuple[float, float, float] | None:
-    speedup = ratios_.speedup_gpu if scoring.device == "cuda" else ratios_.speedup_cpu
-    if ratios_.compression is None or speedup is None or ratios_.quality_retained is None:
-        return None
-    return (ratios_.compression, speedup, ratios_.quality_retained)
