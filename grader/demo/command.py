@@ -31,6 +31,7 @@ PHASES = {  # phase → (label, steps)
     "claims": ("the teams measure their models", 1),
     "grade": ("grade the four pull requests", 4),
     "leaderboard": ("collect the records, update the leaderboard", 1),
+    "pages": ("write the gradebook and the course page", 1),
 }
 
 
@@ -112,6 +113,21 @@ def demo_command(
     raise typer.Exit(ExitCode.CHECKS_FAILED if problems else ExitCode.OK)
 
 
+def _page_lines(result: DemoResult) -> list[tuple[str, str]]:
+    pages = result.pages
+    if pages is None:
+        return []
+    from rich.markup import escape
+
+    # Printed as markup below: Chromium's message may hold `[...]`.
+    shot = str(pages.screenshot) if pages.screenshot else escape(f"none: {pages.no_screenshot}")
+    return [
+        ("gradebook", f"{pages.gradebook} (and gradebook.csv beside it)"),
+        ("course page", f"{pages.site} (open it in a browser; `grader site` builds it)"),
+        ("its screenshot", shot),
+    ]
+
+
 def print_result(result: DemoResult) -> None:
     from rich.table import Table
 
@@ -163,6 +179,7 @@ def print_result(result: DemoResult) -> None:
         ),
         ("leaderboard", str(result.readme)),
         ("plots", str(repo / "leaderboard" / "plots")),
+        *_page_lines(result),
         (
             "JSON documents",
             str(result.out_dir / "grades" / "<team>-hw-<n>") + "/{validated,measurement,grade}.json",

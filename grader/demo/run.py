@@ -9,6 +9,9 @@ The output folder (default ./grader-demo) holds:
       leaderboard/results/       the verified records (`grader collect`)
       leaderboard/plots/         the plots the README links
       README.md                  the leaderboard section (`grader leaderboard`)
+      leaderboard/gradebook/     the gradebook: CSV, Markdown (`grader gradebook`)
+      leaderboard/plots/course-page.png   a screenshot of the course page (where Chromium is)
+    site/                        the course page (`grader site`): open site/index.html
     grades/<team>-hw-<n>/        validated.json, measurement.json, grade.json, comment.md, summary.md
 
 Every submission goes through grader.pipeline.grade_manifest, the same stages as `grader grade`
@@ -39,7 +42,7 @@ from grader.verify.models import EntryGrade, Grade, MetricCheck, MetricStatus, V
 
 DEMO_COURSE = Path(__file__).resolve().parent.parent / "data" / "demo" / "course.yaml"
 MARKER = ".grader-demo"  # marks a folder this command made, so a re-run may replace its contents
-GENERATED = ("repo", "grades")  # what a re-run replaces; the cache stays
+GENERATED = ("repo", "grades", "site")  # what a re-run replaces; the cache stays
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class DemoResult:
     readme: Path
     plots: list[Path]
     seconds: dict[str, float] = field(default_factory=dict)
+    pages: CoursePages | None = None  # the gradebook, the course page and its screenshot
 
     def rows(self) -> list[DemoRow]:
         return [_row(g.submission, entry) for g in self.graded for entry in g.outcome.grade.entries]
@@ -195,8 +199,14 @@ def run_demo(
     readme, plots = _leaderboard(graded, repo, course)
     notify(DemoEvent("leaderboard", "README updated", 1, 1))
     seconds["leaderboard"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    notify(DemoEvent("pages", "the gradebook, the course page and its screenshot", 0, 1))
+    pages = course_pages(repo, out_dir / "site", course)
+    notify(DemoEvent("pages", "written", 1, 1))
+    seconds["pages"] = time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
-    return DemoResult(out_dir, repo, lang, models, graded, readme, plots, seconds)
+    return DemoResult(out_dir, repo, lang, models, graded, readme, plots, seconds, pages)
 
 
 def _models_and_figures(
@@ -366,6 +376,29 @@ def _leaderboard(graded: list[DemoGraded], repo: Path, course: Course) -> tuple[
     readme = repo / "README.md"
     outcome = update_leaderboard(results, readme, repo / "leaderboard" / "plots", course)
     return readme, outcome.plots
+
+
+@dataclass(frozen=True)
+class CoursePages:
+    gradebook: Path  # the Markdown; the CSV (and XLSX) beside it
+    site: Path  # index.html
+    screenshot: Path | None
+    no_screenshot: str = ""  # why not (no Chromium)
+
+
+def course_pages(repo: Path, site_dir: Path, course: Course) -> CoursePages:
+    """The instructors' end, as the commands make it: `grader gradebook`, `grader site`, and a
+    screenshot of the page beside the README's plots."""
+    from grader.leaderboard.gradebook import write_gradebook
+    from grader.site import build_site
+    from grader.site.screenshot import screenshot
+
+    results = repo / "leaderboard" / "results"
+    book = write_gradebook(results, repo / "leaderboard" / "gradebook", course)
+    site = build_site(results, site_dir, course)
+    shot = repo / "leaderboard" / "plots" / "course-page.png"
+    why = screenshot(site.index, shot)
+    return CoursePages(book.markdown, site.index, None if why else shot, why or "")
 
 
 def _ignore(event: DemoEvent) -> None:

@@ -10,14 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
-from grader.leaderboard.command import ResultsOption
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, resolve_course
 
 if TYPE_CHECKING:
     from grader.course.model import Course
     from grader.leaderboard.records import AttemptRecord, LeaderboardRecord
     from grader.report.templates import Strings
 
+commands = typer.Typer()  # added to `grader` by grader.cli
+
+ResultsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--results", help="The records folder (default: leaderboard/results at the repository root)."
+    ),
+]
 LanguageOption = Annotated[str | None, typer.Option("--language", help="ru or en (default: the course's).")]
 
 
@@ -25,7 +32,7 @@ def _root() -> Path:
     return find_repo_root() or Path.cwd()
 
 
-@app.command("gradebook")
+@commands.command("gradebook")
 @friendly
 def gradebook_command(
     results: ResultsOption = None,
@@ -59,7 +66,7 @@ def gradebook_command(
         err.print("no XLSX: openpyxl is not installed (pip install openpyxl)", markup=False, style="yellow")
 
 
-@app.command("history")
+@commands.command("history")
 @friendly
 def history_command(
     team: Annotated[str, typer.Argument(help="The team, as course.yaml names it.")],

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
-from grader.leaderboard.command import ResultsOption
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, resolve_course
+from grader.leaderboard.gradebook_command import ResultsOption
+
+commands = typer.Typer()  # added to `grader` by grader.cli
 
 
-@app.command("site")
+@commands.command("site")
 @friendly
 def site_command(
     out: Annotated[Path, typer.Option("--out", help="The folder to write the site into (e.g. _site).")],
