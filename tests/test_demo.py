@@ -9,6 +9,7 @@ deliberately wrong claim comes out off with the measured value while the honest 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -308,6 +309,26 @@ def test_demo_leaderboard_and_plots(demo):
     for link in links:
         png = (out / "repo" / link).read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n"), link
+
+
+@pytest.mark.slow
+def test_demo_writes_the_gradebook_and_the_course_page(demo):
+    out, result = demo
+    book = out / "repo" / "leaderboard" / "gradebook"
+    markdown = (book / "gradebook.md").read_text(encoding="utf-8")
+    assert markdown.startswith("## Gradebook") and "| alpha" in markdown  # English, as asked
+    header = (book / "gradebook.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("team,hw1_score,") and header.endswith(",total_points")
+    site = out / "site"
+    assert (site / "index.html").is_file() and (site / "records.json").is_file()
+    assert {p.name for p in (site / "teams").iterdir()} == {"alpha.html", "beta.html", "gamma.html"}
+    where = " ".join(result.stdout.split())
+    assert f"gradebook: {book / 'gradebook.md'}" in where and f"course page: {site / 'index.html'}" in where
+    shot = out / "repo" / "leaderboard" / "plots" / "course-page.png"
+    if shutil.which("chromium", path="/usr/bin:/bin"):
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"its screenshot: {shot}" in where
+    else:
+        assert "its screenshot: none: Chromium is not installed" in where
 
 
 @pytest.mark.slow

@@ -188,3 +188,10 @@ def test_the_russian_page(browser: Browser, sites: dict[str, Path]) -> None:
     text = browser.evaluate("document.body.innerText")
     assert "Размер весов и качество" in text and "Фронт Парето" in text
     assert all(url.startswith("file://") for url in browser.requests), browser.requests
+
+
+def test_a_course_with_no_records_yet(browser: Browser, tmp_path: Path) -> None:
+    site = build_site(tmp_path / "results", tmp_path / "site", gradebook_course(), language="en").out_dir
+    browser.open((site / "index.html").as_uri())
+    assert browser.problems == []
+    assert browser.evaluate("document.querySelectorAll('section.homework').length") == 0
