@@ -126,7 +126,7 @@ def history_table(
         table.add_column(s(f"history.{key}"), no_wrap=key not in ("why",))
     for attempt in attempts:
         record = current.get((attempt.team, attempt.homework))
-        is_current = record is not None and _same(attempt, record)
+        is_current = record is not None and same_record(attempt, record)
         table.add_row(
             str(attempt.homework),
             _when(attempt.source.graded_at),
@@ -141,7 +141,7 @@ def history_table(
     return table
 
 
-def _same(attempt: AttemptRecord, record: LeaderboardRecord) -> bool:
+def same_record(attempt: AttemptRecord, record: LeaderboardRecord) -> bool:
     fields = attempt.model_dump(exclude={"kind", "schema_version", "collection"})
     return fields == record.model_dump(exclude={"kind", "schema_version"})
 

@@ -242,7 +242,7 @@ def _points(group: list[LeaderboardRecord], primary: str | None, device: str, *,
 
 
 def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRecord], s: Strings) -> dict:
-    from grader.leaderboard.gradebook_command import _same, best_score, why
+    from grader.leaderboard.gradebook_command import best_score, same_record, why
 
     current = {(r.team, r.homework): r for r in records if r.team == team}
     rows = []
@@ -257,7 +257,7 @@ def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRec
                 "head_sha": attempt.source.head_sha,
                 "verdict": attempt.verdict.value,
                 "best": best_score(attempt),
-                "current": record is not None and _same(attempt, record),
+                "current": record is not None and same_record(attempt, record),
                 "why": why(attempt, s),
                 "models": [
                     {
