@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class Dimension(StrEnum):
@@ -326,7 +327,9 @@ def _negative(text: str) -> Problem:
 
 # --- formatting ------------------------------------------------------------------------------
 
-MIB = 2.0**20
+# Binary units, defined once for the whole grader (memory limits, RSS and VRAM figures).
+MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 def human_bytes(n: float) -> str:
@@ -350,6 +353,35 @@ def human_seconds(seconds: float) -> str:
         if abs(seconds) >= factor:
             return f"{seconds / factor:.{_digits(seconds / factor)}f} {unit}"
     return f"{seconds / 1e-9:.0f} ns"
+
+
+# --- numbers in messages (grader.messages renders a note's parameters with these) ---------------
+
+NUMBER_FORMATS = frozenset({"bytes", "percent", "number", "count", "shares"})
+_RU_UNITS = {"GB": "ГБ", "MB": "МБ", "kB": "кБ", "B": "Б"}
+
+
+def written(value: Any, kind: str, language: str) -> str:
+    """A number of a message, in the reader's language: Russian takes a decimal comma, a
+    no-break space between thousands, and Russian unit names (`1,00 кБ`, `27,4 %`, `1 234`).
+
+    kind: `bytes` (decimal units, as human_bytes), `percent` (a fraction, one decimal), `number`
+    (two decimals), `count` (a whole number), `shares` (a name → fraction map: `int8 5.0 %, ...`).
+    """
+    if kind == "shares":
+        return ", ".join(f"{name} {written(share, 'percent', language)}" for name, share in value.items())
+    if kind == "bytes":
+        number, _, unit = human_bytes(value).partition(" ")
+        return f"{_decimal(number, language)} {_RU_UNITS.get(unit, unit) if language == 'ru' else unit}"
+    if kind == "percent":
+        return _decimal(f"{value * 100:.1f}", language) + " %"
+    digits = 0 if kind == "count" else 2
+    text = f"{value:,.{digits}f}"
+    return text.replace(",", "\u00a0").replace(".", ",") if language == "ru" else text
+
+
+def _decimal(number: str, language: str) -> str:
+    return number.replace(".", ",") if language == "ru" else number
 
 
 def _digits(x: float) -> int:

@@ -1,18 +1,22 @@
 """Documents written before speed was judged on intervals (schema 1) are still read: a grade the
 previous release wrote (tests/fixtures/schema1/, copied from its golden files) and a measurement
-of the schema-1 shape, which verify grades with intervals computed from its rounds."""
+of the schema-1 shape, which verify grades with intervals computed from its rounds. A schema-2
+measurement (size notes as prose, English beside Russian) is read too."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from golden.cases import course, grade_pass
 from golden.factory import bert_baseline, cpu, entry, model, quality, run, size_report, validated
 
-from grader.harness.models import MeasurementRun
+from grader.harness.models import MEASUREMENT_SCHEMA_VERSION, MeasurementRun
 from grader.leaderboard.records import record_from_grade
+from grader.messages import render_note
+from grader.notes import VERBATIM
 from grader.verify import verify
 from grader.verify.models import Grade, MetricStatus, Verdict
 
@@ -70,7 +74,7 @@ def _schema1_measurement() -> MeasurementRun:
 
 def test_a_schema1_measurement_is_graded_with_intervals_from_its_rounds() -> None:
     measured = _schema1_measurement()
-    assert measured.schema_version == 2
+    assert measured.schema_version == MEASUREMENT_SCHEMA_VERSION
     grade = verify(measured, course())
     entry = next(e for e in grade.entries if e.key == "models[0]")
     check = next(c for c in entry.checks if c.metric == "latency_cpu")
@@ -83,3 +87,27 @@ def test_the_current_grade_round_trips() -> None:
     grade = grade_pass()
     again = Grade.from_data(json.loads(grade.to_json()))
     assert again == grade and again.verdict is Verdict.PASS
+
+
+def _schema2_measurement() -> dict[str, Any]:
+    """A measurement as schema 2 wrote it: size notes as English prose, `notes_ru` beside them."""
+    data = json.loads(_schema1_measurement().to_json()) | {"schema_version": 2}
+    size = data["models"][1]["size"]
+    size["notes"] = ["50.0 % of the weights are zero, but the files store them densely."]
+    size["notes_ru"] = ["50,0 % весов равны нулю, но файлы хранят их плотно."]
+    return data
+
+
+def test_a_schema2_measurement_is_read_and_its_prose_notes_are_kept_verbatim() -> None:
+    data = _schema2_measurement()
+    measured = MeasurementRun.from_data(data, "measurement.json")
+    assert measured.schema_version == MEASUREMENT_SCHEMA_VERSION == 3
+    size = measured.models[1].size
+    assert size is not None and [n.key for n in size.notes] == [VERBATIM]
+    assert render_note(size.notes[0], "en") == data["models"][1]["size"]["notes"][0]
+    assert render_note(size.notes[0], "ru") == data["models"][1]["size"]["notes_ru"][0]
+    current = json.loads(measured.to_json())
+    assert "notes_ru" not in current["models"][1]["size"]
+    assert MeasurementRun.from_data(current) == measured  # and it is written as schema 3
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert verify(measured, course(), now=now) == verify(_schema1_measurement(), course(), now=now)

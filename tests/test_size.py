@@ -28,8 +28,14 @@ from safetensors.torch import save_file as save_torch
 
 from grader.harness.models import SizeReport
 from grader.harness.size import SizeError, analyze_size
+from grader.messages import render_note
 
 RNG = np.random.default_rng(1234)
+
+
+def _notes(report: SizeReport, language: str = "en") -> list[str]:
+    """The report's size notes as a reader sees them (the catalog renders their keys and params)."""
+    return [render_note(note, language) for note in report.notes]
 
 
 def _save(folder: Path, tensors: dict[str, np.ndarray], name: str = "model.safetensors") -> Path:
@@ -114,7 +120,7 @@ def test_exact_files_params_and_dtype_shares(tmp_path: Path) -> None:
     # Value tensors (float, int8) are scanned; int64 buffers are not.
     assert _tensor(report, "positions").zeros is None
     assert _tensor(report, "head.weight").zeros == int(np.count_nonzero(arrays["head.weight"] == 0))
-    assert len(report.notes) == len(report.notes_ru)
+    assert len(_notes(report, "ru")) == len(report.notes)  # every note renders in Russian too
     assert SizeReport.model_validate_json(report.model_dump_json()) == report
 
 
@@ -199,12 +205,12 @@ def test_pruned_half_zeros_stored_densely(tmp_path: Path) -> None:
     assert report.zeros_fraction == pytest.approx(zeros / sum(a.size for a in arrays.values()))
     # The files do not shrink: pruning without a sparse format saves nothing.
     assert report.weights_bytes > dense
-    note = next(n for n in report.notes if "are zero" in n)
+    note = next(n for n in _notes(report) if "are zero" in n)
     assert f"{report.zeros_fraction * 100:.1f} %" in note and "densely" in note
-    assert any("нулю" in n for n in report.notes_ru)
+    assert any("нулю" in n for n in _notes(report, "ru"))
     # Pruning leaves thousands of distinct values: no clustering note, even if a codebook would be smaller.
     assert report.codebook_ideal_bytes is not None
-    assert not any("distinct values each" in n for n in report.notes)
+    assert not any("distinct values each" in n for n in _notes(report))
 
 
 def test_clustered_sixteen_values_per_tensor(tmp_path: Path) -> None:
@@ -226,9 +232,9 @@ def test_clustered_sixteen_values_per_tensor(tmp_path: Path) -> None:
     assert _tensor(report, "layer0.bias").codebook_ideal_bytes is None
     expected = sum(math.ceil(a.size * 4 / 8) + 16 * 4 for a in arrays.values()) + bias.nbytes
     assert report.codebook_ideal_bytes == expected == 4096 + 64 + 3072 + 64 + 256
-    note = next(n for n in report.notes if "distinct values" in n)
+    note = next(n for n in _notes(report) if "distinct values" in n)
     assert "2 of 3 weight tensors hold at most 16 distinct values each" in note
-    assert any("кодовой книгой" in n for n in report.notes_ru)
+    assert any("кодовой книгой" in n for n in _notes(report, "ru"))
 
 
 def test_codebook_not_set_when_it_does_not_beat_dense(tmp_path: Path) -> None:
@@ -238,7 +244,7 @@ def test_codebook_not_set_when_it_does_not_beat_dense(tmp_path: Path) -> None:
     assert _tensor(report, "w").unique == len(np.unique(weight)) > 4000
     assert _tensor(report, "w").codebook_ideal_bytes is None
     assert report.codebook_ideal_bytes is None
-    assert not any("codebook" in n for n in report.notes)
+    assert not any("codebook" in n for n in _notes(report))
 
 
 def test_distinct_count_is_bounded_for_large_tensors_but_exact_for_clustered_ones(tmp_path: Path) -> None:
@@ -254,7 +260,7 @@ def test_distinct_count_is_bounded_for_large_tensors_but_exact_for_clustered_one
     assert _tensor(report, "few").unique == 8
     assert _tensor(report, "small").unique == 100  # under the bound: always exact
     assert report.unique_limit_bytes == 1024
-    assert any("not counted to the end in 1 tensors" in n for n in report.notes)
+    assert any("not counted to the end in 1 tensors" in n for n in _notes(report))
     # With the default bound the same tensor is counted exactly.
     assert _tensor(analyze_size(path.parent, "safetensors"), "many").unique == len(np.unique(many))
 
@@ -320,7 +326,7 @@ def test_a_single_file_next_to_an_index_wins_as_in_transformers(tmp_path: Path) 
     single = _save(tmp_path / "both", {"w": np.ones((2, 2), np.float32)})
     report = analyze_size(tmp_path / "both", "safetensors")
     assert report.params == 4 and report.weights_bytes == single.stat().st_size
-    assert sum("is not counted in the weights" in n for n in report.notes) == 2
+    assert sum("is not counted in the weights" in n for n in _notes(report)) == 2
 
 
 def test_sharded_checkpoint_with_a_missing_shard_or_a_wrong_index(tmp_path: Path) -> None:
@@ -502,7 +508,7 @@ def test_pickle_and_other_weight_files_are_not_counted(tmp_path: Path) -> None:
     assert report.weights_bytes == path.stat().st_size
     assert {f.path: f.role for f in report.files}["pytorch_model.bin"] == "other"
     assert report.files_bytes == path.stat().st_size + 1002
-    assert any("pytorch_model.bin (1.00 kB) is not counted" in n for n in report.notes)
+    assert any("pytorch_model.bin (1.00 kB) is not counted" in n for n in _notes(report))
 
 
 def test_torchscript_archives_count_bytes_but_are_never_read(tmp_path: Path) -> None:
@@ -511,7 +517,7 @@ def test_torchscript_archives_count_bytes_but_are_never_read(tmp_path: Path) -> 
     report = analyze_size(tmp_path / "ts", "torchscript")
     assert report.weights_bytes == 504 and report.params == 0 and report.dtypes == {}
     assert report.effective_bits_per_weight is None
-    assert any("never reads" in n for n in report.notes)
+    assert any("never reads" in n for n in _notes(report))
 
 
 def test_pruning_masks_left_in_the_checkpoint_are_explained(tmp_path: Path) -> None:
@@ -519,7 +525,7 @@ def test_pruning_masks_left_in_the_checkpoint_are_explained(tmp_path: Path) -> N
     mask = (RNG.random((16, 16)) > 0.5).astype(np.float32)
     path = _save(tmp_path / "m", {"fc.weight_orig": weight, "fc.weight_mask": mask})
     report = analyze_size(path.parent, "safetensors")
-    note = next(n for n in report.notes if "_mask" in n)
+    note = next(n for n in _notes(report) if "_mask" in n)
     assert "1 weights are stored as `*_orig` + `*_mask`" in note and "1.02 kB" in note
 
 

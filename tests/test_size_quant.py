@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from grader.harness.models import SizeReport
 from grader.harness.size import SizeError, analyze_size
+from grader.messages import render_note
 
 RNG = np.random.default_rng(7)
+
+
+def _notes(report: SizeReport, language: str = "en") -> list[str]:
+    """The report's size notes as a reader sees them (the catalog renders their keys and params)."""
+    return [render_note(note, language) for note in report.notes]
 
 
 def pack_rows(values: np.ndarray, bits: int) -> np.ndarray:
@@ -117,7 +124,7 @@ def test_gptq_counts_the_weights_the_int32_words_hold(tmp_path: Path, bits: int)
     assert report.packed_bits_per_weight == pytest.approx(overhead * 8 / logical)
     weights_bytes = (folder / "model.safetensors").stat().st_size
     assert report.effective_bits_per_weight == pytest.approx(weights_bytes * 8 / report.params)
-    assert any(f"hold {logical:,} weights at {bits} bits" in n for n in report.notes)
+    assert any(f"hold {logical:,} weights at {bits} bits" in n for n in _notes(report))
 
 
 def test_gptq_bit_width_inferred_from_shapes_and_checked_against_config(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ def test_importing_the_formatters_does_not_load_the_verify_stage() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('grader')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['grader', 'grader.verify', 'grader.verify.formatting']"
+    assert done.stdout.strip() == "['grader', 'grader.units', 'grader.verify', 'grader.verify.formatting']"
 
 
 def test_an_unknown_task_falls_back_to_the_run_but_a_broken_task_module_raises(

@@ -24,6 +24,7 @@ from golden.factory import (
     validated,
 )
 
+from grader.notes import VERBATIM
 from grader.verify import verify
 from grader.verify.messages import MESSAGES, note, placeholders, render, text
 from grader.verify.models import Grade, Verdict
@@ -211,6 +212,8 @@ def test_every_message_exists_in_both_languages_with_the_same_placeholders() -> 
     for key, entry_ in MESSAGES.items():
         assert set(entry_) == {"ru", "en"}, key
         assert entry_["ru"].strip() and entry_["en"].strip(), key
+        if key == VERBATIM:  # an old document's prose: `{en}` and `{ru}`, each language its own
+            continue
         assert placeholders(entry_["ru"]) == placeholders(entry_["en"]), key
 
 

@@ -15,11 +15,11 @@ from pathlib import Path, PurePosixPath
 
 from grader.findings import Finding, Location
 from grader.github.client import MODE_SUBMODULE, MODE_SYMLINK, GitHubClient, TreeEntry
+from grader.units import MIB
 from grader.validate.pr_rules import MANIFEST_NAMES, manifest_paths_in
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 _SAFE_PART = re.compile(r"^[^\x00-\x1f\\/:*?\"<>|]+$")
-MIB = 1024 * 1024
 _ELSEWHERE = "publish the model on the Hugging Face Hub (`hf:` + `revision:`) or behind `url:` + `sha256:`"
 
 

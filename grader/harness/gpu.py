@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.harness.jobs import GpuMemoryReport, ProviderShare
+from grader.units import MIB
 
 if TYPE_CHECKING:
     from grader.harness.backends.base import Backend
 
-MIB = 1024 * 1024
 NS_PER_MS = 1_000_000
 SAMPLE_INTERVAL_S = 0.005  # NVML sampling period: a few ms, far below any phase's length
 # A GPU figure is FAILED when CPUExecutionProvider ran more than this share of the profiled node

@@ -41,9 +41,9 @@ from typing import Any
 from grader.course.model import Course
 from grader.harness.models import DeviceMeasurement, MeasurementRun, ModelMeasurement, Status
 from grader.harness.stats import Interval
+from grader.units import MIB
 from grader.validate.document import ValidatedSubmission
 
-MIB = 1024 * 1024
 # the order grader.verify.readings checks a `vram` claim against (the first present figure)
 VRAM_ORDER = (
     "nvml_process_bytes",

@@ -32,8 +32,6 @@ from pathlib import Path
 
 from grader.harness.models import MemoryResult
 
-MIB = 1024 * 1024
-
 
 def read_status(pid: int | str = "self") -> dict[str, int]:
     """The `kB` fields of /proc/<pid>/status (VmRSS, VmHWM, RssAnon, ...), in bytes.

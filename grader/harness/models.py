@@ -7,16 +7,19 @@ phase reports a status, so a failed phase is a result with its reason, never a m
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.documents import Document
 from grader.harness.jobs import ProviderShare
 from grader.harness.stats import Interval, Samples, Stats
+from grader.notes import VERBATIM, Note
 from grader.validate.document import ValidatedSubmission
 
-MEASUREMENT_SCHEMA_VERSION = 2  # 2: rounds with intervals; 1 is still read
+# 2: rounds with intervals; 3: size notes as message keys and parameters (Note), not prose in
+# two languages. 1 and 2 are still read (MeasurementRun.upgrade).
+MEASUREMENT_SCHEMA_VERSION = 3
 
 
 class Model(BaseModel):
@@ -181,13 +184,14 @@ class SizeReport(Model):
     compressed_bytes: int | None = None  # weights after a general-purpose codec
     compressed_codec: str | None = None  # "zstd-3" or "gzip-6"
     effective_bits_per_weight: float | None = None
-    notes: list[str] = []
+    # Why a figure is surprising (grader.harness.size_notes): keys of grader.messages.size and
+    # their parameters, rendered in the reader's language where they are shown.
+    notes: list[Note] = []
     # Added by grader.harness.size:
     tensor_bytes: int | None = None  # tensor data at stored dtypes, no headers/graph: the ideals' baseline
     quantization: list[str] = []  # quantized formats recognised: gptq, awq, compressed-tensors, onnx-qdq, ...
     packed_bits_per_weight: float | None = None  # (packed + scales/zeros/g_idx bytes) × 8 / packed weights
     unique_limit_bytes: int | None = None  # max_unique_scan_bytes the distinct-value counts ran with
-    notes_ru: list[str] = []  # the same notes as `notes`, in Russian, in the same order
 
 
 class DeviceMeasurement(Model):
@@ -253,7 +257,7 @@ class MeasurementRun(Document):
     KIND = "measurement-run"
     VERSION = MEASUREMENT_SCHEMA_VERSION
     PRODUCER = "grader measure"
-    READS = frozenset({1})
+    READS = frozenset({1, 2})
 
     submission: ValidatedSubmission
     models: list[ModelMeasurement]
@@ -262,5 +266,29 @@ class MeasurementRun(Document):
     wall_s: float
     order: list[str] = Field(default_factory=list)  # the interleaved order the latency children ran in
 
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """Schema 1 and 2 stored size notes as prose, `notes` (English) beside `notes_ru`: each
+        pair becomes a verbatim note (grader.messages.VERBATIM) that shows the old text."""
+        models = data.get("models")
+        if isinstance(models, list):
+            data["models"] = [_upgrade_model(m) for m in models]
+        return super().upgrade(data, version)
+
     def model(self, key: str) -> ModelMeasurement | None:
         return next((m for m in self.models if m.key == key), None)
+
+
+def _upgrade_model(model: Any) -> Any:
+    size = model.get("size") if isinstance(model, dict) else None
+    if not isinstance(size, dict):
+        return model
+    size = dict(size)
+    english = size.get("notes") or []
+    russian = size.pop("notes_ru", None) or []
+    if all(isinstance(n, str) for n in english):  # prose: schema 1 and 2
+        size["notes"] = [
+            {"key": VERBATIM, "params": {"en": en, "ru": russian[i] if i < len(russian) else en}}
+            for i, en in enumerate(english)
+        ]
+    return {**model, "size": size}

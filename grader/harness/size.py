@@ -122,8 +122,7 @@ def _analyze(root: Path, format: str, max_unique_scan_bytes: int, compress: bool
     report = _report(infos, contents, max_unique_scan_bytes)
     if compress:
         report.compressed_bytes, report.compressed_codec = compressed, codec
-    notes = build_notes(report, contents.facts)
-    report.notes, report.notes_ru = notes.en, notes.ru
+    report.notes = build_notes(report, contents.facts)
     return report
 
 

@@ -110,5 +110,7 @@ def _print(report: SizeReport, language: str, tensors: bool) -> None:
             zeros = "" if t.zeros is None else f"{t.zeros:,}"
             table.add_row(t.name, t.dtype, str(t.shape), f"{t.bytes:,}", zeros, distinct)
         console.print(table)
-    for note in report.notes_ru if language == "ru" else report.notes:
-        console.print(f"• {note}", markup=False)
+    from grader.messages import render_note  # the one catalog writes the notes, in this language
+
+    for note in report.notes:
+        console.print(f"• {render_note(note, language)}", markup=False)

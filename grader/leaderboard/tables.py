@@ -21,9 +21,9 @@ import pandas as pd
 
 from grader.course.model import ScoringRule
 from grader.leaderboard.records import LeaderboardRecord, RecordEntry
+from grader.messages import metric_label, render_note
 from grader.report.templates import Strings, md
 from grader.verify import formatting as fmt
-from grader.verify.messages import metric_label, render
 from grader.verify.rules import ParetoRule, Rule, pareto_point, rule_for
 from grader.verify.scoring import pareto_ranks
 
@@ -212,9 +212,7 @@ def unranked_notes(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Str
     notes = []
     for row in frame.itertuples():
         if pd.isna(row.rank) and row.unranked_reason is not None:
-            why = row.unranked_reason
-            params = {k: v if v.startswith("@") else md(v) for k, v in why.params.items()}
-            reason = render(why.key, params, s.language, labels)
+            reason = render_note(row.unranked_reason, s.language, labels, escape=md)
             notes.append(f"**{md(row.team)} / {md(row.model)}** — {reason}")
     return notes
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from grader.harness.models import GpuInfo
 from grader.harness.stats import Interval
+from grader.messages import metric_label, render, render_note
 from grader.report.templates import Strings, code, md
 from grader.verify import formatting as fmt
-from grader.verify.messages import metric_label, render
 from grader.verify.models import EntryGrade, Grade, MetricCheck, MetricStatus, Note, Verdict
 from grader.verify.rules import rule_for
 
@@ -109,8 +109,7 @@ class Writer:
         are made inert (the sentence itself is ours and keeps its `code` spans)."""
         if n is None:
             return md(fallback) if fallback else ""
-        params = {k: v if v.startswith("@") else md(v) for k, v in n.params.items()}
-        return render(n.key, params, self.language, self.labels)
+        return render_note(n, self.language, self.labels, escape=md)
 
     def metric(self, metric: str) -> str:
         return metric_label(metric, self.language, self.labels)
@@ -420,7 +419,7 @@ def _source(w: Writer, c: MetricCheck) -> str:
     key = f"source.{c.source}"
     if not c.source or c.source.startswith("quality:") or c.compared == "speedup":
         return ""  # quality: the reason names the dataset; a speed-up: the reason says how
-    from grader.verify.messages import MESSAGES
+    from grader.messages import MESSAGES
 
     return w.s("details.source", source=render(key, {}, w.language)) if key in MESSAGES else ""
 
@@ -553,7 +552,7 @@ def _all_checks(w: Writer, grade: Grade) -> list[dict[str, Any]]:
 
 
 def _plain_source(w: Writer, c: MetricCheck) -> str:
-    from grader.verify.messages import MESSAGES
+    from grader.messages import MESSAGES
 
     if c.compared == "speedup":
         return w.s("details.compared_speedup")

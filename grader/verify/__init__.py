@@ -2,9 +2,9 @@
 
 The implementation is grader.verify.grade (`verify`, `grade_invalid`, `grade_from_document`);
 checks: grader.verify.checks; ratios and verdict precedence: grader.verify.scoring; the
-scoring rules: grader.verify.rules. This package only names them, and lazily: the report and
-the leaderboard import grader.verify.formatting and grader.verify.messages, and importing those
-must not load the whole stage (the harness's models, the validator's documents).
+scoring rules: grader.verify.rules; its sentences: grader.messages.verify. This package only
+names them, and lazily: the report and the leaderboard import grader.verify.formatting, and
+importing it must not load the whole stage (the harness's models, the validator's documents).
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 from grader.course.model import IntervalVerdict, Tolerance, Tolerances
 from grader.harness.models import ModelMeasurement, RoundInfo
+from grader.messages import note, text
 from grader.validate.document import ParsedClaim, ValidatedEntry, claim_seconds
 from grader.verify import formatting as fmt
-from grader.verify.messages import note, text
 from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricInfo
 from grader.verify.readings import (
     Reading,

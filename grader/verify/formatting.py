@@ -11,11 +11,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from grader.units import MIB
+
 if TYPE_CHECKING:  # only a type here: writing figures must not load the course model (pydantic)
     from grader.course.model import Tolerance
-
-MIB = 2.0**20
-GIB = 2.0**30
 
 
 def _fixed(value: float, decimals: int) -> str:

@@ -20,6 +20,7 @@ from grader.course.model import Course, Homework, Metric, Scoring, ScoringRule
 from grader.errors import InputError
 from grader.findings import Finding, Location
 from grader.harness.models import MeasurementRun, ModelMeasurement, Status
+from grader.messages import note, text
 from grader.task_catalog import TASKS, MetricInfo, task_declaration
 from grader.validate.claims import TOKEN_LATENCY_TASKS
 from grader.validate.document import ValidatedSubmission
@@ -33,7 +34,6 @@ from grader.verify.checks import (
     read,
     size_check,
 )
-from grader.verify.messages import note, text
 from grader.verify.models import (
     EntryGrade,
     GenerationFigures,

@@ -12,6 +12,7 @@ from grader.documents import Document
 from grader.findings import Finding
 from grader.harness.models import Environment
 from grader.harness.stats import Interval
+from grader.notes import Note  # shared with the harness: one message catalog renders both
 from grader.validate.document import PullRequestContext
 
 GRADE_SCHEMA_VERSION = 2  # 2: speed judged on confidence intervals; 1 is still read
@@ -48,14 +49,6 @@ class Verdict(StrEnum):
     @classmethod
     def _missing_(cls, value: object) -> Verdict | None:
         return cls.INCONCLUSIVE if value == "noisy" else None  # schema 1's name for it
-
-
-class Note(Model):
-    """A sentence the report shows in the course's language: ``key`` names it in
-    grader.verify.messages (ru + en), ``params`` fill its placeholders (already formatted)."""
-
-    key: str
-    params: dict[str, str] = {}
 
 
 class MetricCheck(Model):

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from grader.course.model import Scoring, ScoringRule
+from grader.messages import note
 from grader.verify import formatting as fmt
-from grader.verify.messages import note
 from grader.verify.models import MetricCheck, MetricStatus, Note, QualityMetricInfo, Ratios
 from grader.verify.scoring import pareto_ranks
 
