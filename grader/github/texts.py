@@ -1,69 +1,13 @@
-"""The few sentences the GitHub integration writes itself, in Russian and English.
-
-The report (comment body, check-run text) comes from grader.report's templates; these are the
-frames around it: the note on a cut comment, the check run while it waits, the refusal of a
-`/regrade` from someone who may not ask for one, and the labels' descriptions.
+"""The GitHub integration's own sentences (the frames around the report: a cut comment, a
+waiting check run, a refused `/regrade`, the labels' descriptions). The texts are in the one
+catalog, grader.messages.github, under `github.<key>`; this names them by their short key.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-Language = Literal["ru", "en"]
-
-_TEXTS: dict[str, dict[Language, str]] = {
-    "truncated": {
-        "ru": "✂️ Отчёт обрезан: он длиннее лимита GitHub для комментария (65 536 символов). "
-        "Полный отчёт — в сводке запуска грейдера{where}.",
-        "en": "✂️ This report was cut: it is longer than GitHub allows in a comment (65,536 characters). "
-        "The full report is in the grading run's summary{where}.",
-    },
-    "check_truncated": {
-        "ru": "\n\n…(обрезано; полный отчёт — в комментарии к PR и в сводке запуска)",
-        "en": "\n\n…(cut; the full report is in the PR comment and the run's summary)",
-    },
-    "queued_title": {"ru": "В очереди на GPU-раннер", "en": "Waiting for a GPU runner"},
-    "queued_summary": {
-        "ru": "Манифест проверен; модели ждут замера на GPU-раннере курса. Результат появится здесь "
-        "и в комментарии к PR.",
-        "en": "The manifest validated; the models are waiting to be measured on the course's GPU runner. "
-        "The result will appear here and in a PR comment.",
-    },
-    "broken_title": {
-        "ru": "Проверка прервалась до результата",
-        "en": "The grading run broke before a result",
-    },
-    "broken_summary": {
-        "ru": "Замер не завершился (раннер упал или вышло время). Это не ошибка в вашей работе: "
-        "преподаватель перезапустит проверку. Журнал запуска: {url}",
-        "en": "The measurement did not finish (the runner failed or timed out). This is not a problem "
-        "with your submission: an instructor will restart the grading. The run's log: {url}",
-    },
-    "regrade_refused": {
-        "ru": "@{login}, перепроверку (`/regrade`) запускают преподаватели курса. Если работу нужно "
-        "перепроверить, пожалуйста, напишите преподавателю — он запустит её сам.",
-        "en": "@{login}, a regrade (`/regrade`) is started by the course's instructors. If this "
-        "submission needs one, please ask an instructor, who will start it.",
-    },
-    "label_graded": {
-        "ru": "Грейдер опубликовал проверенные результаты",
-        "en": "The grader posted verified results",
-    },
-    "label_claims_mismatch": {
-        "ru": "Заявленные числа не подтвердились замером",
-        "en": "Some claimed figures were not reproduced",
-    },
-    "label_invalid_submission": {
-        "ru": "Манифест или PR не прошли проверку; модели не замерялись",
-        "en": "The manifest or the PR did not validate; nothing was measured",
-    },
-    "label_needs_approval": {
-        "ru": "Нужно решение преподавателя (например, метка allow-torchscript)",
-        "en": "Waiting for an instructor (e.g. the allow-torchscript label)",
-    },
-}
+from grader.messages import render
 
 
 def text(key: str, language: str, **params: str) -> str:
-    lang: Language = "ru" if language == "ru" else "en"
-    return _TEXTS[key][lang].format(**params)
+    """The sentence ``key`` in Russian for `ru`, else in English."""
+    return render(f"github.{key}", params, "ru" if language == "ru" else "en")

@@ -2,8 +2,8 @@
 
 Stages emit grader.notes.Note(key, params) values; only the places that show text (the report,
 the leaderboard, a command's console output) render them here, in the reader's language. The
-catalog is made of one dict per stage that speaks (grader.messages.verify, grader.messages.size),
-merged below; a key is written once. Every key exists in both languages with the same
+catalog is made of one dict per stage that speaks (grader.messages.verify, grader.messages.size,
+grader.messages.github), merged below; a key is written once. Every key exists in both languages with the same
 placeholders (tests/test_verify_scoring, tests/test_messages).
 
 A parameter is text or a number:
@@ -20,6 +20,7 @@ import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from grader.messages.github import GITHUB
 from grader.messages.size import SIZE
 from grader.messages.verify import VERIFY
 from grader.notes import VERBATIM, Note, Param
@@ -30,10 +31,11 @@ Language = str  # "ru" | "en"
 MESSAGES: dict[str, dict[str, str]] = {
     **VERIFY,
     **SIZE,
+    **GITHUB,
     # old prose, in each language as it was written: the one message whose placeholders differ
     VERBATIM: {"en": "{en}", "ru": "{ru}"},
 }
-assert len(MESSAGES) == len(VERIFY) + len(SIZE) + 1, "a message key is defined twice"
+assert len(MESSAGES) == len(VERIFY) + len(SIZE) + len(GITHUB) + 1, "a message key is defined twice"
 
 __all__ = [
     "MESSAGES",
