@@ -7,19 +7,27 @@ traceback.
 
 from __future__ import annotations
 
-import functools
+import importlib
 import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
 
 import typer
-from rich.console import Console
 
-from grader.errors import InputError
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, print_findings, resolve_course
 from grader.exitcodes import ExitCode
-from grader.registry import UnknownNameError
+
+# The helpers live in grader.cli_common; they are re-exported for the command modules that still
+# register themselves on `app` (SELF_REGISTERING below) and for grader.report.templates.
+__all__ = [
+    "CourseOption",
+    "app",
+    "err",
+    "find_repo_root",
+    "friendly",
+    "main",
+    "print_findings",
+    "resolve_course",
+]
 
 app = typer.Typer(
     name="grader",
@@ -29,85 +37,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def print_findings(findings: list, console: Console | None = None) -> None:
-    console = console or err
-    for finding in findings:
-        style = "red" if finding.is_error else "yellow"
-        head, _, rest = finding.format().partition("\n")
-        # No markup: findings quote what students wrote (`[/red]`, regex classes), never styles.
-        console.print(head, style=style, markup=False, highlight=False)
-        if rest:
-            console.print(rest, markup=False, highlight=False)
-
-
-def friendly(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn the errors a user can fix into messages and exit codes instead of tracebacks."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except InputError as error:
-            print_findings(error.findings)
-            errors = sum(1 for f in error.findings if f.is_error)
-            err.print(f"{errors} error(s); nothing was graded.", style="bold red")
-            raise typer.Exit(ExitCode.BAD_INPUT) from None
-        except UnknownNameError as error:
-            err.print(f"error: {error}", style="red", markup=False)
-            raise typer.Exit(ExitCode.BAD_INPUT) from None
-        except KeyboardInterrupt:
-            err.print("interrupted", style="red")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-CourseOption = Annotated[
-    Path | None,
-    typer.Option("--course", help="course.yaml (default: the one at the repository root)."),
-]
-
-
-def find_repo_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) that holds a course.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "course.yaml").is_file():
-            return folder
-    return None
-
-
-def resolve_course(course: Path | None, near: Path | None = None) -> Path:
-    if course is not None:
-        return course
-    root = find_repo_root(near) or find_repo_root()
-    if root is None:
-        from grader.findings import Finding, Location
-
-        raise InputError(
-            [
-                Finding(
-                    code="C001",
-                    location=Location(file="course.yaml"),
-                    message="no course.yaml found in this folder or any folder above it",
-                    expected="a course repository (it has course.yaml at its root)",
-                    hint="run the command inside the course repository, or pass --course path/to/course.yaml",
-                )
-            ]
-        )
-    return root / "course.yaml"
-
-
-# Each stage registers its own subcommand(s) on `app` in a small `command` module that keeps
-# heavy imports (torch, onnxruntime, PyGithub) inside the command functions, so `grader --help`
-# stays fast. Add a stage: write its command module, add one line here.
-COMMAND_MODULES: list[str] = [
+# Every stage's command module, in the order `grader --help` lists them. Each keeps heavy imports
+# (torch, onnxruntime, PyGithub) inside its command functions, so `grader --help` stays fast, and
+# exposes its commands as `commands`, a typer.Typer (a named one, such as `gh` or `eval-data`, is a
+# group); this is the one place that adds them to `grader`. Add a stage: write its command module,
+# add one line here.
+COMMAND_MODULES: tuple[str, ...] = (
     "grader.validate.command",
     "grader.harness.size_command",
     "grader.harness.data_command",
@@ -121,17 +56,42 @@ COMMAND_MODULES: list[str] = [
     "grader.github.command",
     "grader.pipeline_command",
     "grader.demo.command",
-]
+)
+
+# Modules that still decorate this module's `app` when imported (the old, circular wiring) instead
+# of exposing `commands`. Move one: `commands = typer.Typer()` and `@commands.command(...)` in it,
+# its helpers imported from grader.cli_common, and its name out of this set.
+SELF_REGISTERING: frozenset[str] = frozenset(
+    {
+        "grader.harness.size_command",
+        "grader.fetch.command",
+        "grader.verify.command",
+        "grader.report.command",
+        "grader.leaderboard.command",
+        "grader.demo.command",
+    }
+)
 
 
-def _register_commands() -> None:
-    import importlib
+def add_commands(root: typer.Typer, commands: typer.Typer) -> None:
+    """Add a stage's commands to ``root``: a named Typer as a group, a nameless one's commands in
+    place (not appended as a group, which typer lists after every plain command), so --help keeps
+    the stages' order."""
+    if commands.info.name:
+        root.add_typer(commands)
+        return
+    root.registered_commands.extend(commands.registered_commands)
+    root.registered_groups.extend(commands.registered_groups)
 
-    for module in COMMAND_MODULES:
-        importlib.import_module(module)
+
+def _assemble(root: typer.Typer) -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)  # a self-registering module adds itself here
+        if name not in SELF_REGISTERING:
+            add_commands(root, module.commands)
 
 
-_register_commands()
+_assemble(app)
 
 
 def main() -> None:

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
-from grader.report.command import Lang
+from grader.cli_common import CourseOption, Lang, err, find_repo_root, friendly, resolve_course
 
 if TYPE_CHECKING:
     from grader.pipeline import GradeOutcome, StageEvent
 
+commands = typer.Typer()  # added to `grader` by grader.cli
 DEFAULT_OUT = Path("out")  # ignored by the course repository's .gitignore
 
 
-@app.command("grade")
+@commands.command("grade")
 @friendly
 def grade_command(
     manifest: Annotated[Path, typer.Argument(help="submissions/<team>/hw-<n>/submission.yaml")],

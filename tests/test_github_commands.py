@@ -83,7 +83,7 @@ def test_pr_context_takes_only_the_number_from_the_event(fake, work):
     event = payload("pull_request.opened")  # GitHub's own payload: PR #2, another title and SHA
     event["number"] = event["pull_request"]["number"] = 7
     result = invoke(
-        fake, work, ["pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
+        fake, work, ["gh", "pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
     )
     assert result.exit_code == 0, result.output
     context = PullRequestContext.model_validate_json((work / "out/pr.json").read_text())
@@ -99,7 +99,7 @@ def test_pr_context_dates_the_push_from_the_synchronize_event(fake, work):
     event["pull_request"]["number"] = 7
     event["pull_request"]["head"]["sha"] = HEAD
     result = invoke(
-        fake, work, ["pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
+        fake, work, ["gh", "pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
     )
     assert result.exit_code == 0, result.output
     context = PullRequestContext.model_validate_json((work / "out/pr.json").read_text())
@@ -110,12 +110,12 @@ def test_pr_context_dates_the_push_from_the_synchronize_event(fake, work):
 def test_a_regrade_is_dated_by_the_first_grading_of_the_commit(fake, work):
     """A /regrade after the deadline judges the push, not the regrade: the oldest check run of
     the commit (created when it was first graded) stands in for the push time."""
-    invoke(fake, work, ["check-run", "--state", "queued", "--pr", "7", "--expected-sha", HEAD])
+    invoke(fake, work, ["gh", "check-run", "--state", "queued", "--pr", "7", "--expected-sha", HEAD])
     (run,) = fake.repo.check_runs.values()
     event = payload("issue_comment.created.on_pr")
     event["issue"]["number"] = 7
     result = invoke(
-        fake, work, ["pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
+        fake, work, ["gh", "pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
     )
     assert result.exit_code == 0, result.output
     context = PullRequestContext.model_validate_json((work / "out/pr.json").read_text())
@@ -126,7 +126,7 @@ def test_a_regrade_is_dated_by_the_first_grading_of_the_commit(fake, work):
 
 
 def test_pr_context_from_a_push_event_is_a_finding_not_a_traceback(fake, work):
-    result = invoke(fake, work, ["pr-context", "--event", str(write_event(work, payload("push")))])
+    result = invoke(fake, work, ["gh", "pr-context", "--event", str(write_event(work, payload("push")))])
     assert result.exit_code == 2
     assert "G002" in result.output and "no pull request number" in result.output
     assert fake.requests == []
@@ -159,7 +159,16 @@ def test_fetch_manifest_writes_the_folder_as_data_and_refuses_what_it_must(fake,
             changed_files=[f"{folder}/submission.yaml"],
         ).model_dump_json()
     )
-    args = ["fetch-manifest", "--pr", "../out/pr.json", "--out", "../pr", "--report", "../out/fetch.json"]
+    args = [
+        "gh",
+        "fetch-manifest",
+        "--pr",
+        "../out/pr.json",
+        "--out",
+        "../pr",
+        "--report",
+        "../out/fetch.json",
+    ]
     result = invoke(fake, work, args)
     assert result.exit_code == 0, result.output
     files = sorted(p.relative_to(work / "pr").as_posix() for p in (work / "pr").rglob("*") if p.is_file())
@@ -181,7 +190,7 @@ def test_fetch_manifest_writes_the_folder_as_data_and_refuses_what_it_must(fake,
     # The refusals join the validated document: the submission is invalid and says why.
     validated = ValidatedSubmission(manifest_path=f"{folder}/submission.yaml")
     validated.write(work / "out/validated.json")
-    result = invoke(fake, work, ["add-findings", "../out/validated.json", "../out/fetch.json"])
+    result = invoke(fake, work, ["gh", "add-findings", "../out/validated.json", "../out/fetch.json"])
     assert result.exit_code == 2
     merged = ValidatedSubmission.read(work / "out/validated.json")
     assert not merged.ok and {f.code for f in merged.findings} == {"G003", "G004", "G005"}
@@ -198,7 +207,7 @@ def test_without_a_manifest_the_title_says_what_to_validate(fake, work):
             changed_files=["submissions/ml_masters/hw-2/model.onnx"],
         ).model_dump_json()
     )
-    result = invoke(fake, work, ["fetch-manifest", "--pr", "../out/pr.json", "--out", "../pr"])
+    result = invoke(fake, work, ["gh", "fetch-manifest", "--pr", "../out/pr.json", "--out", "../pr"])
     assert result.exit_code == 0, result.output
     assert read_outputs(work / "out/outputs.txt")["manifest"] == MANIFEST
     assert not (work / "pr").exists()
@@ -209,10 +218,12 @@ def test_without_a_manifest_the_title_says_what_to_validate(fake, work):
 
 def test_check_run_queued_then_broken(fake, work):
     assert (
-        invoke(fake, work, ["check-run", "--state", "queued", "--pr", "7", "--expected-sha", HEAD]).exit_code
+        invoke(
+            fake, work, ["gh", "check-run", "--state", "queued", "--pr", "7", "--expected-sha", HEAD]
+        ).exit_code
         == 0
     )
-    result = invoke(fake, work, ["check-run", "--state", "broken", "--pr", "7", "--expected-sha", HEAD])
+    result = invoke(fake, work, ["gh", "check-run", "--state", "broken", "--pr", "7", "--expected-sha", HEAD])
     assert result.exit_code == 0, result.output
     (run,) = fake.repo.check_runs.values()
     assert [u.get("status") for u in run.updates] == ["queued", "in_progress", "completed"]
@@ -220,19 +231,23 @@ def test_check_run_queued_then_broken(fake, work):
 
 
 def test_check_run_leaves_a_moved_pr_alone(fake, work):
-    result = invoke(fake, work, ["check-run", "--state", "queued", "--pr", "7", "--expected-sha", "9" * 40])
+    result = invoke(
+        fake, work, ["gh", "check-run", "--state", "queued", "--pr", "7", "--expected-sha", "9" * 40]
+    )
     assert result.exit_code == 0 and fake.repo.check_runs == {}
 
 
 def test_a_bad_sha_is_refused_before_any_request(fake, work):
-    result = invoke(fake, work, ["check-run", "--state", "queued", "--pr", "7", "--expected-sha", "HEAD~1"])
+    result = invoke(
+        fake, work, ["gh", "check-run", "--state", "queued", "--pr", "7", "--expected-sha", "HEAD~1"]
+    )
     assert result.exit_code == 2 and "G001" in result.output and fake.requests == []
 
 
 def test_publish_posts_and_keeps_the_report_in_the_job_summary(fake, work):
     grade(Verdict.CLAIMS_MISMATCH).write(work / "out/grade.json")
     summary = work / "out/summary.md"
-    args = ["publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
+    args = ["gh", "publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
     result = invoke(fake, work, args, GITHUB_STEP_SUMMARY=str(summary))
     assert result.exit_code == 0, result.output
     (comment,) = fake.comments_on(7)
@@ -246,7 +261,7 @@ def test_publish_that_fails_keeps_the_report_and_fails_loudly(fake, work):
     grade(Verdict.PASS).write(work / "out/grade.json")
     fake.fail("POST", r"/issues/7/comments$", 500, times=50, message="boom")
     summary = work / "out/summary.md"
-    args = ["publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
+    args = ["gh", "publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
     result = invoke(fake, work, args, GITHUB_STEP_SUMMARY=str(summary), GITHUB_ACTIONS="true")
     assert result.exit_code == 1
     assert "::error title=grader::publishing to PR #7 failed" in result.output
@@ -259,7 +274,7 @@ def test_publish_that_fails_keeps_the_report_and_fails_loudly(fake, work):
 def test_publish_on_a_moved_pr_posts_nothing_and_says_so(fake, work):
     grade().write(work / "out/grade.json")
     summary = work / "out/summary.md"
-    args = ["publish", "../out/grade.json", "--pr", "7", "--expected-sha", "9" * 40]
+    args = ["gh", "publish", "../out/grade.json", "--pr", "7", "--expected-sha", "9" * 40]
     result = invoke(fake, work, args, GITHUB_STEP_SUMMARY=str(summary))
     assert result.exit_code == 0
     assert "not posted" in summary.read_text() and fake.comments_on(7) == []
@@ -291,7 +306,12 @@ def test_who_may_regrade(fake, work, login, association, allowed):
     result = invoke(
         fake,
         work,
-        ["regrade-permission", "--event", str(regrade_event(work, login=login, association=association))],
+        [
+            "gh",
+            "regrade-permission",
+            "--event",
+            str(regrade_event(work, login=login, association=association)),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert read_outputs(work / "out/outputs.txt") == {"allowed": str(allowed).lower(), "pr": "7"}
@@ -309,7 +329,7 @@ def test_a_comment_that_is_not_a_regrade_gets_no_answer(fake, work):
     event = regrade_event(
         work, login="drive-by", association="NONE", body="/regrade-ish please? no.\n/regrade"
     )
-    result = invoke(fake, work, ["regrade-permission", "--event", str(event)])
+    result = invoke(fake, work, ["gh", "regrade-permission", "--event", str(event)])
     assert result.exit_code == 0
     assert read_outputs(work / "out/outputs.txt")["allowed"] == "false" and fake.comments_on(7) == []
 
@@ -317,7 +337,7 @@ def test_a_comment_that_is_not_a_regrade_gets_no_answer(fake, work):
 def test_a_dispatched_regrade_is_allowed(fake, work):
     event = payload("workflow_dispatch")
     event["inputs"] = {"pr": "7"}
-    result = invoke(fake, work, ["regrade-permission", "--event", str(write_event(work, event))])
+    result = invoke(fake, work, ["gh", "regrade-permission", "--event", str(write_event(work, event))])
     assert result.exit_code == 0
     assert read_outputs(work / "out/outputs.txt") == {"allowed": "true", "pr": "7"}
 
@@ -332,7 +352,7 @@ def test_find_grade_takes_only_an_artifact_from_a_grader_run(fake, work):
     fake.add_run("grade.yml", event="pull_request", artifacts=(name,))
     trusted = fake.add_run("grade.yml", event="pull_request_target", artifacts=(name,))
     fake.add_run("ci.yml", event="pull_request", artifacts=(name,))  # newest, and forged too
-    result = invoke(fake, work, ["find-grade", "--pr", "7"])
+    result = invoke(fake, work, ["gh", "find-grade", "--pr", "7"])
     assert result.exit_code == 0, result.output
     assert read_outputs(work / "out/outputs.txt") == {
         "found": "true",
@@ -350,7 +370,7 @@ def test_find_grade_without_a_grade_asks_for_a_regrade(fake, work):
     fake.add_run("regrade.yml", event="issue_comment", artifacts=(grade_artifact_name(7, HEAD),)).artifacts[
         0
     ].expired = True
-    result = invoke(fake, work, ["find-grade", "--pr", "7"])
+    result = invoke(fake, work, ["gh", "find-grade", "--pr", "7"])
     assert result.exit_code == 0, result.output
     assert read_outputs(work / "out/outputs.txt") == {
         "found": "false",
@@ -368,24 +388,24 @@ def test_find_grade_refuses_a_pr_whose_team_cannot_be_told(fake, work):
         {"filename": "submissions/ml_masters/hw-2/submission.yaml", "status": "modified"},
         {"filename": "submissions/compressors/hw-3/submission.yaml", "status": "added"},
     ]
-    result = invoke(fake, work, ["find-grade", "--pr", "7"])
+    result = invoke(fake, work, ["gh", "find-grade", "--pr", "7"])
     assert result.exit_code == 2 and "exactly one" in result.output
 
 
 def test_find_grade_refuses_an_unmerged_pr(fake, work):
-    result = invoke(fake, work, ["find-grade", "--pr", "7"])
+    result = invoke(fake, work, ["gh", "find-grade", "--pr", "7"])
     assert result.exit_code == 1 and "not merged" in result.output
 
 
 def test_ensure_labels_creates_the_four(fake, work):
-    result = invoke(fake, work, ["ensure-labels"])
+    result = invoke(fake, work, ["gh", "ensure-labels"])
     assert result.exit_code == 0, result.output
     assert sorted(fake.repo.labels) == ["claims-mismatch", "graded", "invalid-submission", "needs-approval"]
     assert fake.repo.labels["needs-approval"]["color"] == "fbca04"
 
 
 def test_missing_settings_are_reported_before_any_request(fake, work):
-    result = invoke(fake, work, ["find-grade", "--pr", "7"], GITHUB_TOKEN="")
+    result = invoke(fake, work, ["gh", "find-grade", "--pr", "7"], GITHUB_TOKEN="")
     assert result.exit_code == 2 and "G001" in result.output and "GITHUB_TOKEN is not set" in result.output
 
 
@@ -395,7 +415,7 @@ def test_the_entry_point_runs_a_step_in_a_fresh_process(fake, work):
     event["pull_request"]["number"] = 7
     env = grader_env(fake, GITHUB_OUTPUT=str(work / "out/outputs.txt"))
     done = run_grader(
-        ["pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"],
+        ["gh", "pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"],
         env=env,
         cwd=work / "src",
     )
@@ -405,7 +425,7 @@ def test_the_entry_point_runs_a_step_in_a_fresh_process(fake, work):
 
 def test_a_pr_that_does_not_exist_is_a_clear_failure_not_a_bug(fake, work):
     result = invoke(
-        fake, work, ["pr-context", "--pr", "404", "--out", "../out/pr.json"], GITHUB_ACTIONS="true"
+        fake, work, ["gh", "pr-context", "--pr", "404", "--out", "../out/pr.json"], GITHUB_ACTIONS="true"
     )
     assert result.exit_code == 1
     assert "could not read pull request #404: 404 Not Found" in result.output
@@ -416,7 +436,7 @@ def test_a_pr_that_does_not_exist_is_a_clear_failure_not_a_bug(fake, work):
 def test_publish_without_a_token_still_leaves_the_report(fake, work):
     grade().write(work / "out/grade.json")
     summary = work / "out/summary.md"
-    args = ["publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
+    args = ["gh", "publish", "../out/grade.json", "--pr", "7", "--expected-sha", HEAD]
     result = invoke(fake, work, args, GITHUB_STEP_SUMMARY=str(summary), GITHUB_TOKEN="")
     assert result.exit_code == 2 and "G001" in result.output
     assert "ml_masters" in summary.read_text() and fake.requests == []
@@ -442,11 +462,13 @@ def test_a_pr_touching_another_teams_folder_is_reported(fake, work):
     event["pull_request"]["number"] = 7
     assert (
         invoke(
-            fake, work, ["pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"]
+            fake,
+            work,
+            ["gh", "pr-context", "--event", str(write_event(work, event)), "--out", "../out/pr.json"],
         ).exit_code
         == 0
     )
-    fetched = invoke(fake, work, ["fetch-manifest", "--pr", "../out/pr.json", "--out", "../pr"])
+    fetched = invoke(fake, work, ["gh", "fetch-manifest", "--pr", "../out/pr.json", "--out", "../pr"])
     assert fetched.exit_code == 0, fetched.output
     result = invoke(
         fake,

@@ -40,6 +40,9 @@ models:
 """
 
 
+GRADER_SHA = "f" * 40  # the default branch's commit the validate job checked out
+
+
 class Runner:
     """Runs named steps of grade.yml in a workspace, like the Actions runner: bash -eo pipefail,
     the step's working-directory, its env, a fresh $GITHUB_OUTPUT per step."""
@@ -49,7 +52,13 @@ class Runner:
         self.workspace = workspace
         self.event_path = workspace / "event.json"
         self.event_path.write_text(json.dumps(event), encoding="utf-8")
-        self.context: dict[str, str] = {"github.token": fake.token, "inputs.pr": ""}
+        self.context: dict[str, str] = {
+            "github.token": fake.token,
+            "inputs.pr": "",
+            # The validate job's `grader` step runs git in the checkout, which the workspace is
+            # not: its output (the grader's commit, for the write jobs to check out) is given here.
+            "steps.grader.outputs.sha": GRADER_SHA,
+        }
 
     def run(self, job: str, name: str) -> subprocess.CompletedProcess[str]:
         job_def = GRADE["jobs"][job]
@@ -150,7 +159,13 @@ def test_a_title_that_tries_shell_injection_stays_data(fake, workspace, tmp_path
     try:
         outputs = validate(runner)
         # P001: not `<team> HW-<n>`; the permission step read only the labels of that PR
-        assert outputs == {"pr": "7", "head-sha": HEAD, "valid": "false", "code-formats": "none"}
+        assert outputs == {
+            "pr": "7",
+            "head-sha": HEAD,
+            "valid": "false",
+            "code-formats": "none",
+            "grader-sha": GRADER_SHA,
+        }
         done = report(runner)
     finally:
         del os.environ["CANARY"]
@@ -194,7 +209,13 @@ def test_a_valid_submission_goes_on_to_the_gpu_runner(fake, workspace):
     fake.add_commit(HEAD, {"submissions/ml_masters/hw-2/submission.yaml": VALID_MANIFEST.encode()})
     runner = Runner(fake, workspace, pull_request_event())
     # code-formats: the PR has no `allow-torchscript` label, so measure gets no --allow-code-formats
-    assert validate(runner) == {"pr": "7", "head-sha": HEAD, "valid": "true", "code-formats": "none"}
+    assert validate(runner) == {
+        "pr": "7",
+        "head-sha": HEAD,
+        "valid": "true",
+        "code-formats": "none",
+        "grader-sha": GRADER_SHA,
+    }
     done = runner.run("announce", "Queue the check run")
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = fake.repo.check_runs.values()

@@ -167,7 +167,7 @@ def test_the_leaderboard_checks_the_grade_against_the_api(workflows):
     board = workflows["leaderboard"]["jobs"]
     outputs = board["find"]["outputs"]
     for key in ("head-sha", "team", "homework"):
-        assert outputs[key] == f"${{{{ steps.find.outputs.{key} }}}}"  # written by `grader find-grade`
+        assert outputs[key] == f"${{{{ steps.find.outputs.{key} }}}}"  # written by `grader gh find-grade`
     (step,) = [s for s in board["publish"]["steps"] if "push-results.sh" in s.get("run", "")]
     env = step["env"]
     assert env["PR_NUMBER"] == "${{ needs.find.outputs.pr }}"
@@ -209,8 +209,8 @@ def test_untrusted_text_never_reaches_a_script(workflows):
 def test_the_grader_reads_the_pr_from_the_api_not_from_the_event(workflows):
     validate = workflows["grade"]["jobs"]["validate"]
     scripts = " ".join(step.get("run", "") for step in validate["steps"])
-    assert 'grader pr-context --event "$GITHUB_EVENT_PATH"' in scripts
-    assert "grader fetch-manifest --pr ../out/pr.json" in scripts
+    assert 'grader gh pr-context --event "$GITHUB_EVENT_PATH"' in scripts
+    assert "grader gh fetch-manifest --pr ../out/pr.json" in scripts
     # Later jobs get the PR's number and SHA from the validate job's outputs (written by the
     # grader from the API), never from an artifact.
     report_env = workflows["grade"]["jobs"]["report"]["env"]
@@ -346,6 +346,7 @@ def test_concurrency(workflows):
 
 def test_every_grader_command_and_option_in_the_workflows_exists(workflows):
     import typer
+    from typer.core import TyperGroup
 
     command = typer.main.get_command(app)
     for name, workflow in workflows.items():
@@ -355,11 +356,32 @@ def test_every_grader_command_and_option_in_the_workflows_exists(workflows):
             for call in re.findall(r"(?:^|[;&|(\s])grader ([a-z-]+)([^\n|;&]*)", text):
                 sub, rest = call
                 assert sub in command.commands, f"{name}: `grader {sub}` is not a command"
-                options = {
-                    opt for param in command.commands[sub].params for opt in getattr(param, "opts", [])
-                }
+                found = command.commands[sub]
+                if isinstance(found, TyperGroup):  # `grader gh pr-context ...`: a group's command
+                    sub, _, rest = rest.strip().partition(" ")
+                    assert sub in found.commands, f"{name}: `grader {found.name} {sub}` is not a command"
+                    found = found.commands[sub]
+                options = {opt for param in found.params for opt in getattr(param, "opts", [])}
                 for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
                     assert flag in options, f"{name}: `grader {sub}` has no option {flag}"
+
+
+def test_the_workflow_plumbing_is_under_grader_gh() -> None:
+    import typer
+
+    command = typer.main.get_command(app)
+    plumbing = {
+        "pr-context",
+        "fetch-manifest",
+        "add-findings",
+        "check-run",
+        "publish",
+        "regrade-permission",
+        "find-grade",
+        "ensure-labels",
+    }
+    assert set(command.commands["gh"].commands) == plumbing
+    assert not plumbing & set(command.commands), "plumbing is not a top-level command"
 
 
 def test_the_grade_artifact_name_is_the_one_find_grade_looks_for(workflows):

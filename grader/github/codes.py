@@ -8,13 +8,13 @@ CODES: list[CodeDoc] = [
     CodeDoc(
         "G001",
         "GitHub setting missing or malformed",
-        "GITHUB_REPOSITORY unset when running `grader publish`",
+        "GITHUB_REPOSITORY unset when running `grader gh publish`",
         "In a workflow, pass the variable to the step through `env:`; locally, export it.",
     ),
     CodeDoc(
         "G002",
         "Event file unreadable, or names no pull request",
-        "grader pr-context --event push.json",
+        "grader gh pr-context --event push.json",
         "Pass the workflow's $GITHUB_EVENT_PATH of a pull_request_target, issue_comment or "
         "workflow_dispatch event, or give --pr N.",
     ),

@@ -1,13 +1,13 @@
 """The GitHub commands the workflows run.
 
-    grader pr-context       the PR, read from the API (the event gives only its number)
-    grader fetch-manifest   the PR's submission folder at the head SHA, as data, through the API
-    grader add-findings     fold fetch refusals into the validated-submission document
-    grader check-run        the head SHA's check run: queued, or broken (no grade came)
-    grader publish          sticky comment, check run, labels; the report also in the job summary
-    grader regrade-permission  may this `/regrade` commenter ask for one? (refuses politely)
-    grader find-grade       the grade artifact of a merged PR's head SHA, for the leaderboard
-    grader ensure-labels    create the grader's labels (once, by an instructor)
+    grader gh pr-context       the PR, read from the API (the event gives only its number)
+    grader gh fetch-manifest   the PR's submission folder at the head SHA, as data, through the API
+    grader gh add-findings     fold fetch refusals into the validated-submission document
+    grader gh check-run        the head SHA's check run: queued, or broken (no grade came)
+    grader gh publish          sticky comment, check run, labels; the report also in the job summary
+    grader gh regrade-permission  may this `/regrade` commenter ask for one? (refuses politely)
+    grader gh find-grade       the grade artifact of a merged PR's head SHA, for the leaderboard
+    grader gh ensure-labels    create the grader's labels (once, by an instructor)
 
 Values a later step reads (`--github-output "$GITHUB_OUTPUT"`) are numbers, SHAs and names that
 were checked against a strict pattern: nothing from a PR's text is ever written there.
@@ -31,7 +31,7 @@ import typer
 from rich.console import Console
 
 from grader.atomic import write_atomic
-from grader.cli import CourseOption, app, err, friendly, print_findings, resolve_course
+from grader.cli_common import CourseOption, err, friendly, print_findings, resolve_course
 from grader.errors import InputError
 from grader.exitcodes import ExitCode
 from grader.findings import Finding, Location, has_errors
@@ -41,6 +41,13 @@ if TYPE_CHECKING:
 
     from grader.github.client import GitHubClient
 
+# The `grader gh` group: plumbing the workflows run, not commands a student or an instructor
+# types in the course's daily work (ensure-labels is run once, at setup).
+commands = typer.Typer(
+    name="gh",
+    help="GitHub plumbing the workflows run: PR context, manifest fetch, check runs, publishing.",
+    no_args_is_help=True,
+)
 out = Console(highlight=False, soft_wrap=True)
 
 _OUTPUT_VALUE = re.compile(r"^[A-Za-z0-9_.:/+-]*$")
@@ -71,7 +78,7 @@ ExpectedSha = Annotated[
 # --- pr-context ---------------------------------------------------------------------------------
 
 
-@app.command("pr-context")
+@commands.command("pr-context")
 @friendly
 def pr_context_command(
     event: Annotated[
@@ -133,10 +140,10 @@ def _no_pr_number(event: Path | None) -> Finding:
 # --- fetch-manifest and add-findings ---------------------------------------------------------
 
 
-@app.command("fetch-manifest")
+@commands.command("fetch-manifest")
 @friendly
 def fetch_manifest_command(
-    pr: Annotated[Path, typer.Option("--pr", help="The PullRequestContext JSON from `grader pr-context`.")],
+    pr: Annotated[Path, typer.Option("--pr", help="The PullRequestContext JSON from `grader gh pr-context`.")],
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder that receives submissions/<team>/hw-<n>/ as in the repo.")
     ],
@@ -184,11 +191,11 @@ def _manifest_to_validate(fetched: list[str], folders: list[str], title: str) ->
     return next((c for c in candidates if _OUTPUT_VALUE.match(c)), "submissions/unknown/hw-0/submission.yaml")
 
 
-@app.command("add-findings")
+@commands.command("add-findings")
 @friendly
 def add_findings_command(
     validated: Annotated[Path, typer.Argument(help="The validated-submission JSON from `grader validate`.")],
-    report: Annotated[Path, typer.Argument(help="The JSON `grader fetch-manifest --report` wrote.")],
+    report: Annotated[Path, typer.Argument(help="The JSON `grader gh fetch-manifest --report` wrote.")],
 ) -> None:
     """Add what fetch-manifest refused (symlinks, LFS pointers, oversized files) to the validated
     submission, so the report explains it and nothing is measured if one is an error."""
@@ -216,7 +223,7 @@ class CheckRunState(StrEnum):
     BROKEN = "broken"
 
 
-@app.command("check-run")
+@commands.command("check-run")
 @friendly
 def check_run_command(
     pr: PrNumber,
@@ -258,7 +265,7 @@ def check_run_command(
     err.print(f"check run {run.id} on {sha[:12]}: {run.status}", markup=False, highlight=False)
 
 
-@app.command("publish")
+@commands.command("publish")
 @friendly
 def publish_command(
     grade_file: Annotated[Path, typer.Argument(help="The grade JSON from `grader verify`.")],
@@ -312,7 +319,7 @@ def publish_command(
 # --- regrades ----------------------------------------------------------------------------------
 
 
-@app.command("regrade-permission")
+@commands.command("regrade-permission")
 @friendly
 def regrade_permission_command(
     event: Annotated[Path, typer.Option("--event", help="The event payload ($GITHUB_EVENT_PATH).")],
@@ -367,7 +374,7 @@ def submission_identity(paths: list[str]) -> tuple[str, int] | None:
     return found.pop() if len(found) == 1 else None
 
 
-@app.command("find-grade")
+@commands.command("find-grade")
 @friendly
 def find_grade_command(
     pr: PrNumber,
@@ -411,7 +418,7 @@ def find_grade_command(
         err.print(f"no grade of PR #{pr} at {info.head_sha[:12]}: it will be graded again", markup=False)
 
 
-@app.command("ensure-labels")
+@commands.command("ensure-labels")
 @friendly
 def ensure_labels_command(course: CourseOption = None) -> None:
     """Create the grader's labels (graded, claims-mismatch, ...) with colours and descriptions."""
@@ -504,7 +511,7 @@ def _checked_sha(value: str) -> str:
                     message="not a commit SHA",
                     expected="40 lowercase hex digits",
                     found=repr(value)[:60],
-                    hint="pass the head SHA that `grader pr-context` wrote",
+                    hint="pass the head SHA that `grader gh pr-context` wrote",
                 )
             ]
         )

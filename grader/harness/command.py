@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, print_findings, resolve_course
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, print_findings, resolve_course
 from grader.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from grader.harness.models import MeasurementRun
     from grader.validate.document import ValidatedSubmission
 
+commands = typer.Typer()  # added to `grader` by grader.cli
 DEVICES = ("cpu", "cuda")
 
 
-@app.command("measure")
+@commands.command("measure")
 @friendly
 def measure_command(
     submission: Annotated[
@@ -89,7 +90,7 @@ def measure_command(
     err.print(f"wrote {out}", highlight=False)
 
 
-@app.command("selftest")
+@commands.command("selftest")
 @friendly
 def selftest_command(
     device: Annotated[

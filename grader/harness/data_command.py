@@ -14,20 +14,19 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from grader.cli import CourseOption, app, friendly, resolve_course
+from grader.cli_common import CourseOption, friendly, resolve_course
 from grader.errors import InputError
 from grader.findings import Finding, Location
 
-eval_data = typer.Typer(
+commands = typer.Typer(  # the `grader eval-data` group, added by grader.cli
     name="eval-data",
     help="The course's eval data: show what the grader scores on, or compute a digest to pin.",
     no_args_is_help=True,
 )
-app.add_typer(eval_data)
 out = Console(highlight=False, soft_wrap=True)
 
 
-@eval_data.command("show")
+@commands.command("show")
 @friendly
 def show_command(
     dataset: Annotated[str, typer.Argument(help="A dataset id from course.yaml `datasets:`.")],
@@ -56,7 +55,7 @@ def show_command(
         out.print(f"  {index + 1}. {_describe(item)}", markup=False)
 
 
-@eval_data.command("sha256")
+@commands.command("sha256")
 @friendly
 def sha256_command(
     path: Annotated[Path, typer.Argument(help="The data file or folder that `path:` names.")],

@@ -14,11 +14,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from grader.cli import CourseOption, app, find_repo_root, friendly, print_findings, resolve_course
+from grader.cli_common import CourseOption, find_repo_root, friendly, print_findings, resolve_course
 from grader.exitcodes import ExitCode
 from grader.findings import Finding, has_errors
 from grader.validate.document import read_pull_request_context
 
+commands = typer.Typer()  # added to `grader` by grader.cli
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -28,7 +29,7 @@ class OutputFormat(StrEnum):
     GITHUB = "github"
 
 
-@app.command("validate")
+@commands.command("validate")
 @friendly
 def validate_command(
     manifest: Annotated[Path, typer.Argument(help="submissions/<team>/hw-<n>/submission.yaml")],
@@ -76,7 +77,7 @@ def validate_command(
         raise typer.Exit(ExitCode.BAD_INPUT)
 
 
-@app.command("validate-course")
+@commands.command("validate-course")
 @friendly
 def validate_course_command(
     path: Annotated[Path | None, typer.Argument(help="course.yaml (default: the repository's)")] = None,
@@ -95,7 +96,7 @@ def validate_course_command(
         raise typer.Exit(ExitCode.BAD_INPUT)
 
 
-@app.command("schema")
+@commands.command("schema")
 @friendly
 def schema_command(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 if the file is not current.")] = False,
@@ -117,7 +118,7 @@ def schema_command(
     out.print(f"wrote {target}")
 
 
-@app.command("codes")
+@commands.command("codes")
 def codes_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/findings.md's text.")] = False,
     path: Annotated[Path | None, typer.Option("--out", help="Write the Markdown to this file.")] = None,

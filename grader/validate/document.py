@@ -72,7 +72,7 @@ class ValidatedSubmission(Document):
 
 
 def read_pull_request_context(path: Path) -> PullRequestContext:
-    """Load the PR facts `grader pr-context` wrote; any problem is a located InputError."""
+    """Load the PR facts `grader gh pr-context` wrote; any problem is a located InputError."""
     name = str(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -107,7 +107,7 @@ def _pr_problem(file: str, *, code: str, message: str, found: str, field: tuple 
         message=message,
         expected="a PullRequestContext JSON: number, head_sha, author, title, changed_files, labels",
         found=found,
-        hint="the GitHub integration writes this file from the API (`grader pr-context`)",
+        hint="the GitHub integration writes this file from the API (`grader gh pr-context`)",
     )
 
 
