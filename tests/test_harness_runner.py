@@ -94,10 +94,10 @@ def test_a_hanging_child_is_killed_at_its_time_limit(forked: Runner) -> None:
     outcome = forked.run(ProbeJob(action="hang"), Limits(timeout_s=1.0), preload=PRELOAD)
     elapsed = time.monotonic() - started
     assert outcome.status is Status.FAILED
-    assert outcome.reason == "timed out after 1 s (the phase time limit)"
     assert (
         outcome.exit is not None and outcome.exit.killed_for == "timeout" and outcome.exit.signal == "SIGKILL"
     )
+    assert "1 s" in outcome.reason  # the reason names the limit it hit
     assert 1.0 <= elapsed < 4.0
 
 
@@ -133,7 +133,7 @@ def test_a_segfault_is_a_failed_phase_with_the_signal_and_the_log_tail(forked: R
 def test_an_exit_without_a_report_says_so(forked: Runner) -> None:
     outcome = forked.run(ProbeJob(action="exit", exit_code=5), Limits(timeout_s=30), preload=PRELOAD)
     assert outcome.status is Status.FAILED
-    assert outcome.reason == "the process exited with code 5 before writing its result"
+    assert outcome.exit is not None and outcome.exit.exit_code == 5 and outcome.report is None
     assert "exiting with code 5" in outcome.stderr_tail
 
 
