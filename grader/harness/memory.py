@@ -31,6 +31,7 @@ import struct
 from pathlib import Path
 
 from grader.harness.models import MemoryResult
+from grader.units import MIB as MIB  # re-exported: the harness's memory code imports it from here
 
 
 def read_status(pid: int | str = "self") -> dict[str, int]:
