@@ -146,6 +146,14 @@ def test_the_course_page_in_a_browser(browser: Browser, sites: dict[str, Path], 
         " i.value = ''; i.dispatchEvent(new Event('input')); })()"
     )
 
+    # The verdict filter: HW-3's mismatching submission, and nothing else.
+    browser.evaluate(
+        "(() => { const s = document.querySelector('#hw-3 select'); s.value = 'claims_mismatch';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+    verdict = _header_index(browser, "#hw-3", "verdict")
+    assert set(_column(browser, "#hw-3", verdict)) == {"claim off"}
+
     # The hostile model name is text: no element was made of it, no handler ran.
     assert browser.evaluate("document.querySelectorAll('main img').length") == 0
     assert browser.evaluate("window.__pwned === undefined")

@@ -133,12 +133,14 @@ def _homework_table(group: list[LeaderboardRecord], s: Strings) -> dict[str, Any
     keys = _column_keys(s)
     columns = [{"label": str(label), "key": keys.get(str(label), "quality")} for label in shown.columns]
     rows = []
-    for position, raw in enumerate(frame.itertuples()):
+    for position, raw in enumerate(frame.itertuples()):  # the verdict goes before the PR, the last
         cells = []
         for column, label in zip(columns, shown.columns, strict=True):
             key = column["key"]
             text = _cell_text(key, raw, str(shown.iloc[position][label]), s)
             cells.append({"text": text, "sort": _sort_value(key, raw, text)})
+        verdict = s(f"gradebook.verdicts.{raw.verdict}")  # the model's own: what the filter picks
+        cells.insert(len(cells) - 1, {"text": verdict, "sort": verdict.casefold()})
         rows.append({"cells": cells, "team": raw.team, "verdict": raw.verdict, "pr": _int(raw.pr)})
     info = tables._quality_info(group)
     metrics = frame["quality_metric"].dropna()
@@ -146,6 +148,7 @@ def _homework_table(group: list[LeaderboardRecord], s: Strings) -> dict[str, Any
     q = info.get(primary) if primary else None
     device = next((r.scoring.device for r in group if r.scoring is not None), "cpu")
     labels = {name: qi.label for name, qi in info.items()}
+    columns.insert(len(columns) - 1, {"label": s("leaderboard.verdict"), "key": "verdict"})
     return {
         "columns": columns,
         "rows": rows,
