@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from grader.cli import app
 from grader.github.client import MODE_SUBMODULE, MODE_SYMLINK
 from grader.github.runs import grade_artifact_name
+from grader.github.texts import text as github_text
 from grader.validate.document import PullRequestContext, ValidatedSubmission
 from grader.verify.models import Verdict
 
@@ -227,7 +228,7 @@ def test_check_run_queued_then_broken(fake, work):
     assert result.exit_code == 0, result.output
     (run,) = fake.repo.check_runs.values()
     assert [u.get("status") for u in run.updates] == ["queued", "in_progress", "completed"]
-    assert run.conclusion == "failure" and run.output["title"] == "The grading run broke before a result"
+    assert run.conclusion == "failure" and run.output["title"] == github_text("broken_title", "en")
 
 
 def test_check_run_leaves_a_moved_pr_alone(fake, work):

@@ -28,6 +28,7 @@ from grader.github.comment import (
 )
 from grader.github.labels import labels_for, sync_labels
 from grader.github.publish import Rendered, publish_grade
+from grader.github.texts import text as github_text
 from grader.report import render_check_run, render_comment
 from grader.validate import validate_manifest
 from grader.validate.document import PullRequestContext
@@ -313,7 +314,7 @@ def test_labels_are_created_with_colour_and_description_then_kept_in_step(fake, 
     assert fake.repo.labels["claims-mismatch"] == {
         "name": "claims-mismatch",
         "color": "d93f0b",
-        "description": "Some claimed figures were not reproduced",
+        "description": github_text("label_claims_mismatch", "en"),
     }
     result = publish_grade(client, grade(Verdict.PASS), rendered("fixed"), number=7, expected_sha=HEAD)
     assert result.labels.removed == ("claims-mismatch",) and result.labels.added == ()

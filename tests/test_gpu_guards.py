@@ -293,7 +293,9 @@ def test_a_gpu_probe_without_a_gpu_fails_with_the_reason(runner: Runner) -> None
 
     outcome = runner.run(ProbeJob(action="cuda_alloc", mib=16), Limits(timeout_s=120), preload=GPU_PRELOAD)
     assert outcome.status is Status.FAILED
-    assert outcome.reason == "the cuda_alloc failed: RuntimeError: torch sees no CUDA device in this child"
+    report = outcome.report
+    assert report is not None and report.error_kind == "failed" and report.error_stage == "cuda_alloc"
+    assert report.error.startswith("RuntimeError:") and "no CUDA device" in report.error
 
 
 def test_a_cpu_fallback_reads_as_the_gpu_figure_failing() -> None:

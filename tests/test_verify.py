@@ -399,7 +399,8 @@ def test_a_model_that_fails_to_load_fails_its_checks_with_the_reason_and_the_res
     for metric in ("size", "latency_cpu", "ram", "quality.accuracy"):
         c = check(g, metric)
         assert c.status is MetricStatus.FAILED, metric
-        assert broken in c.reason
+        assert c.reason_note is not None and c.reason_note.key == "reason.failed"
+        assert c.reason_note.params["text"].startswith(broken)  # the harness's reason, passed on
     assert check(g, "size").reason_note.params["phase"] == "@phase.size"  # type: ignore[union-attr]
     assert check(g, "latency_cpu").reason_note.params["phase"] == "@phase.load"  # type: ignore[union-attr]
     assert g.entries[0].verdict is Verdict.PASS  # the baseline is still graded
