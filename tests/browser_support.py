@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -143,6 +144,8 @@ class Browser:
             seen.append(line)
             match = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
             if match:
+                # Keep reading what Chromium logs, or a full pipe would stop it mid-test.
+                threading.Thread(target=self.process.stderr.read, daemon=True).start()
                 return int(match.group(1))
         raise RuntimeError("Chromium did not start: " + "".join(seen)[-2000:])
 
