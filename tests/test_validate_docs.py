@@ -91,7 +91,14 @@ def test_schema_content() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"team", "homework", "task", "models"}
     entry = schema["$defs"]["ModelEntry"]["properties"]
-    assert entry["format"]["enum"] == ["safetensors", "onnx", "openvino", "tensorrt", "torchscript"]
+    assert entry["format"]["enum"] == [
+        "safetensors",
+        "onnx",
+        "openvino",
+        "tensorrt",
+        "torchscript",
+        "torch-export",
+    ]
     assert {"$ref": "#/$defs/Method"} in entry["method"]["anyOf"]  # `method: pruning` is allowed
     assert {"type": "string", "pattern": schema["properties"]["homework"]["anyOf"][1]["pattern"]} in schema[
         "properties"

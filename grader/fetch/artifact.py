@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from grader.fetch.hf import HubError, fetch_hf
 from grader.fetch.safety import (
+    HF_ALLOW_PATTERNS,
     UnsafeArtifactError,
     check_no_code,
     check_no_pickles,
@@ -28,12 +29,11 @@ from grader.fetch.safety import (
     walk_files,
 )
 from grader.fetch.url import DownloadError, fetch_url
-from grader.file_kinds import is_torchscript
+from grader.formats import format_spec
 from grader.validate.document import ValidatedEntry, ValidatedSubmission
 
 DEFAULT_MAX_BYTES = 20000 * 1024 * 1024
 DEFAULT_TIMEOUT_S = 1800.0
-CODE_FORMATS = frozenset({"torchscript"})  # archives that carry code: gated by the backend, not here
 
 
 class FetchError(Exception):
@@ -104,6 +104,7 @@ def fetch_artifact(
                 subfolder=artifact.subfolder,
                 hf_cache_dir=hf_cache_dir,
                 offline=offline,
+                allow=HF_ALLOW_PATTERNS + format_spec(fmt).hub_patterns,
             )
             fetched = _digest(folder, None, artifact.describe(), notes)
         elif artifact.url is not None:
@@ -201,12 +202,10 @@ def _companions(root: Path, model_file: str) -> list[str]:
 def _check_contents(fetched: FetchedArtifact, fmt: str) -> None:
     names = list(fetched.files)
     check_no_code(names)
-    if fmt in CODE_FORMATS:  # the archive itself is gated by the instructor's label (the backend)
-        names = [n for n in names if not is_torchscript(n)]
-    if fmt == "openvino":  # an IR's weights are a .bin next to its .xml: data, not a pickle
-        xml_stems = {n[: -len(".xml")] for n in names if n.lower().endswith(".xml")}
-        names = [n for n in names if not (n.lower().endswith(".bin") and n[: -len(".bin")] in xml_stems)]
-    check_no_pickles(names)
+    # The format's own data is not a pickle: an IR's .bin next to its .xml; a code format's
+    # archive, gated by the instructor's label (the backend) instead.
+    own = format_spec(fmt).own_data(names)
+    check_no_pickles([n for n in names if n not in own])
     if fetched.model_file is None:
         _check_folder_contents(fetched, fmt)
 

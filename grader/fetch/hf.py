@@ -39,8 +39,12 @@ def fetch_hf(
     subfolder: str | None = None,
     hf_cache_dir: Path | None = None,
     offline: bool | None = None,
+    allow: tuple[str, ...] = HF_ALLOW_PATTERNS,
 ) -> tuple[Path, list[str]]:
-    """(a staged folder holding the allowed files of ``repo``@``revision``[/subfolder], notes)."""
+    """(a staged folder holding the allowed files of ``repo``@``revision``[/subfolder], notes).
+
+    ``allow``: the file name patterns to download, HF_ALLOW_PATTERNS and what the format needs
+    beyond them (FormatSpec.hub_patterns: an OpenVINO IR's .bin)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -57,7 +61,7 @@ def fetch_hf(
         if clean is None:
             raise HubError(f"subfolder {subfolder!r} is not a plain relative path")
         prefix = clean + "/"
-    patterns = [prefix + p for p in HF_ALLOW_PATTERNS]  # hub patterns: `*` also matches `/`
+    patterns = [prefix + p for p in allow]  # hub patterns: `*` also matches `/`
     try:
         snapshot = Path(
             snapshot_download(
@@ -88,11 +92,11 @@ def fetch_hf(
     if not source.is_dir():
         raise HubError(f"{repo}@{revision[:12]} has no folder {subfolder!r}")
     return _stage(
-        source, snapshot, cache_dir / "hf" / repo.replace("/", "--") / revision / (prefix or "_root")
+        source, snapshot, cache_dir / "hf" / repo.replace("/", "--") / revision / (prefix or "_root"), allow
     )
 
 
-def _stage(source: Path, snapshot: Path, staged: Path) -> tuple[Path, list[str]]:
+def _stage(source: Path, snapshot: Path, staged: Path, allow: tuple[str, ...]) -> tuple[Path, list[str]]:
     """Hard-link (or copy) the allowed files of ``source`` into ``staged``; list what was left out."""
     if staged.exists():
         shutil.rmtree(staged)
@@ -106,7 +110,7 @@ def _stage(source: Path, snapshot: Path, staged: Path) -> tuple[Path, list[str]]
             rel = path.relative_to(source).as_posix()
             if rel.startswith((".cache/", ".git/")):
                 continue
-            if not allowed(rel):
+            if not allowed(rel, allow):
                 skipped.append(rel)
                 continue
             real = path.resolve()

@@ -41,22 +41,17 @@ Definitions (every figure in the SizeReport):
 
 from __future__ import annotations
 
-import json
+import importlib
 import math
 import re
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-from grader.file_kinds import TORCHSCRIPT_SUFFIXES
+from grader.formats import FORMATS, format_spec
 from grader.harness.models import DtypeShare, FileInfo, SizeReport, TensorInfo
+from grader.harness.size_contents import Contents
 from grader.harness.size_files import ModelFile, compressor, digest_file, list_files, role_of
-from grader.harness.size_notes import NoteFacts, build_notes
-from grader.harness.size_onnx import read_onnx
-from grader.harness.size_openvino import read_openvino
-from grader.harness.size_quant import recognise_packed
-from grader.harness.size_safetensors import INDEX_SUFFIX, check_index, read_index, read_safetensors
+from grader.harness.size_notes import build_notes
 from grader.harness.size_scan import (
     DEFAULT_MAX_UNIQUE_SCAN_BYTES,
     codebook_ideal,
@@ -68,22 +63,18 @@ from grader.registry import suggest_message
 
 __all__ = ["FORMATS", "SizeError", "analyze_size"]
 
-FORMATS = ("safetensors", "onnx", "tensorrt", "openvino", "torchscript")
 # Files that look like weights; when the format does not load them, a note says they were not counted.
 WEIGHT_LIKE = re.compile(
     r"\.(safetensors|bin|pt|pth|ckpt|pkl|pickle|h5|msgpack|onnx|onnx_data|data|gguf|ggml|engine|plan|npz|npy)$"
 )
 
 
-@dataclass
-class _Contents:
-    """What a format reader found: the tensors, which files are weights, and facts for the notes."""
-
-    records: list[TensorRecord]
-    weight_files: set[str]
-    extra_files: list[ModelFile] = field(default_factory=list)  # companions of a single-file root
-    methods: list[str] = field(default_factory=list)
-    facts: NoteFacts = field(default_factory=lambda: NoteFacts(format=""))
+def _reader(format: str) -> Callable[[Path, list[ModelFile]], Contents]:
+    """The format's size reader (FormatSpec.size_reader), imported only now: measuring a
+    safetensors checkpoint never imports onnx."""
+    module, _, function = format_spec(format).size_reader.partition(":")
+    reader: Callable[[Path, list[ModelFile]], Contents] = getattr(importlib.import_module(module), function)
+    return reader
 
 
 def analyze_size(
@@ -109,7 +100,7 @@ def analyze_size(
 
 def _analyze(root: Path, format: str, max_unique_scan_bytes: int, compress: bool) -> SizeReport:
     base, files = list_files(root)
-    contents = _READERS[format](base, files)
+    contents = _reader(format)(base, files)
     contents.facts.format = format
     for record in contents.records:
         _scan(record, max_unique_scan_bytes)
@@ -140,127 +131,6 @@ def _describe_files(
         role = role_of(file.rel, weight_files)
         infos.append(FileInfo(path=file.rel, bytes=file.bytes, sha256=sha256, role=role))
     return infos, compressed, codec_name
-
-
-# --- formats --------------------------------------------------------------------------------------
-
-
-def _by_suffix(files: list[ModelFile], *suffixes: str) -> list[ModelFile]:
-    return [f for f in files if f.rel.lower().endswith(suffixes)]
-
-
-def _read_safetensors_model(base: Path, files: list[ModelFile]) -> _Contents:
-    shards = _by_suffix(files, ".safetensors")
-    listed = {f.rel: f for f in files}
-    indexes = [f for f in files if "/" not in f.rel and f.rel.endswith(INDEX_SUFFIX)]
-    facts = NoteFacts(format="safetensors")
-    index = None
-    if indexes and "model.safetensors" in listed:
-        shards = [listed["model.safetensors"]]  # transformers loads the single file before any index
-    elif indexes:
-        if len(indexes) > 1:
-            raise SizeError(f"{', '.join(i.rel for i in indexes)}: more than one shard index; keep one")
-        index = read_index(indexes[0].path, indexes[0].rel)
-        for shard in index.shards:
-            if shard not in listed:
-                raise SizeError(f"{index.rel}: lists the shard {shard}, which is missing")
-        shards = [listed[s] for s in index.shards]
-    if not shards:
-        found = ", ".join(f.rel for f in files[:8]) or "nothing"
-        raise SizeError(f"{base}: no .safetensors file (found: {found})")
-    records: list[TensorRecord] = []
-    for shard in shards:
-        records += read_safetensors(shard.path, shard.rel)
-    if index is not None:
-        facts.unindexed_tensors = check_index(index, records, {s: s for s in index.shards})
-    names = Counter(r.name for r in records)
-    facts.duplicate_names = sorted(n for n, count in names.items() if count > 1)
-    facts.pruning_masks = _pruning_masks(records)
-    summary = recognise_packed(records, _config(listed.get("config.json")))
-    return _Contents(records, {s.rel for s in shards}, methods=summary.methods, facts=facts)
-
-
-def _config(file: ModelFile | None) -> dict[str, Any] | None:
-    if file is None:
-        return None
-    try:
-        data = json.loads(file.path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        raise SizeError(f"{file.rel}: not valid JSON: {error}") from None
-    return data if isinstance(data, dict) else None
-
-
-def _pruning_masks(records: list[TensorRecord]) -> list[tuple[str, int]]:
-    names = {r.name for r in records}
-    return [
-        (r.name, r.nbytes)
-        for r in records
-        if r.name.endswith("_mask") and r.name.removesuffix("_mask") + "_orig" in names
-    ]
-
-
-def _companion(base: Path, rel: str) -> ModelFile:
-    path = base / PurePosixPath(rel)
-    return ModelFile(rel, path, path.stat().st_size)
-
-
-def _read_onnx_model(base: Path, files: list[ModelFile]) -> _Contents:
-    models = _by_suffix(files, ".onnx")
-    if not models:
-        found = ", ".join(f.rel for f in files[:8]) or "nothing"
-        raise SizeError(f"{base}: no .onnx file (found: {found})")
-    records: list[TensorRecord] = []
-    weights = {m.rel for m in models}
-    methods: list[str] = []
-    sparse = 0
-    for model in models:
-        read = read_onnx(model.path, model.rel)
-        records += read.records
-        weights |= read.data_files
-        methods += [m for m in read.methods if m not in methods]
-        sparse += read.sparse_initializers
-    facts = NoteFacts(format="onnx", models=[m.rel for m in models], sparse_initializers=sparse)
-    listed = {f.rel for f in files}
-    extra = [_companion(base, rel) for rel in sorted(weights - listed)]
-    return _Contents(records, weights, extra, methods, facts)
-
-
-def _read_openvino_model(base: Path, files: list[ModelFile]) -> _Contents:
-    listed = {f.rel for f in files}
-    xmls = _by_suffix(files, ".xml")
-    # Pair each .xml with its .bin; when none pairs, read them all so the reader says what is wrong.
-    irs = [f for f in xmls if f.rel[:-4] + ".bin" in listed] or xmls
-    if not irs:
-        found = ", ".join(f.rel for f in files[:8]) or "nothing"
-        raise SizeError(f"{base}: no OpenVINO IR (an .xml with a .bin of the same name; found: {found})")
-    records: list[TensorRecord] = []
-    weights: set[str] = set()
-    shared = 0
-    for ir in irs:
-        read = read_openvino(ir.path, ir.rel)
-        records += read.records
-        weights |= read.data_files
-        shared += read.shared
-    facts = NoteFacts(format="openvino", models=[i.rel for i in irs], shared_constants=shared)
-    extra = [_companion(base, rel) for rel in sorted(weights - listed)]
-    return _Contents(records, weights, extra, facts=facts)
-
-
-def _read_torchscript_model(base: Path, files: list[ModelFile]) -> _Contents:
-    archives = _by_suffix(files, *TORCHSCRIPT_SUFFIXES)
-    if not archives:
-        raise SizeError(f"{base}: no TorchScript archive ({', '.join(TORCHSCRIPT_SUFFIXES)})")
-    facts = NoteFacts(format="torchscript", no_params_reason="torchscript")
-    return _Contents([], {a.rel for a in archives}, facts=facts)
-
-
-_READERS = {
-    "safetensors": _read_safetensors_model,
-    "onnx": _read_onnx_model,
-    "tensorrt": _read_onnx_model,  # TensorRT engines are built on the runner from the submitted ONNX
-    "openvino": _read_openvino_model,
-    "torchscript": _read_torchscript_model,
-}
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -309,7 +179,7 @@ def _tensor_info(record: TensorRecord) -> TensorInfo:
     return info
 
 
-def _report(infos: list[FileInfo], contents: _Contents, max_unique_scan_bytes: int) -> SizeReport:
+def _report(infos: list[FileInfo], contents: Contents, max_unique_scan_bytes: int) -> SizeReport:
     tensors = [_tensor_info(r) for r in contents.records]
     dtypes: dict[str, DtypeShare] = {}
     for record in contents.records:

@@ -25,7 +25,9 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, GraphProto, NodeProto, TensorProto
 
-from grader.harness.size_files import safe_child
+from grader.harness.size_contents import Contents, by_suffix, companion, found_names
+from grader.harness.size_files import ModelFile, safe_child
+from grader.harness.size_notes import NoteFacts
 from grader.harness.size_types import DTYPES, DType, FileRegion, InlineBytes, SizeError, TensorRecord
 from grader.onnx_graph import subgraphs
 
@@ -329,3 +331,25 @@ def _inline_bytes(tensor: TensorProto, dtype: DType, elements: int) -> bytes | N
     # int32_data carries every other type, one value (or bit pattern) per int32.
     values = np.asarray(tensor.int32_data, dtype=np.int64) & ((1 << dtype.bits) - 1)
     return values.astype(unsigned).tobytes()
+
+
+def read_onnx_model(base: Path, files: list[ModelFile]) -> Contents:
+    """The size reader of the ONNX and TensorRT formats (grader.formats.onnx, .tensorrt): every
+    .onnx file and the external data its tensors reference."""
+    models = by_suffix(files, ".onnx")
+    if not models:
+        raise SizeError(f"{base}: no .onnx file (found: {found_names(files)})")
+    records: list[TensorRecord] = []
+    weights = {m.rel for m in models}
+    methods: list[str] = []
+    sparse = 0
+    for model in models:
+        read = read_onnx(model.path, model.rel)
+        records += read.records
+        weights |= read.data_files
+        methods += [m for m in read.methods if m not in methods]
+        sparse += read.sparse_initializers
+    facts = NoteFacts(format="onnx", models=[m.rel for m in models], sparse_initializers=sparse)
+    listed = {f.rel for f in files}
+    extra = [companion(base, rel) for rel in sorted(weights - listed)]
+    return Contents(records, weights, extra, methods, facts)

@@ -18,7 +18,9 @@ import xml.parsers.expat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.harness.size_files import safe_child
+from grader.harness.size_contents import Contents, by_suffix, companion, found_names
+from grader.harness.size_files import ModelFile, safe_child
+from grader.harness.size_notes import NoteFacts
 from grader.harness.size_types import DTYPES, FileRegion, SizeError, TensorRecord
 
 OV_DTYPES = {
@@ -153,3 +155,26 @@ def _record(
     source = FileRegion(bin_path, offset, size) if bin_path and dtype.scannable else None
     record = TensorRecord(const.name, dtype, shape, size, bin_rel, source, elements)
     return record, (offset, size, element_type)
+
+
+def read_openvino_model(base: Path, files: list[ModelFile]) -> Contents:
+    """The size reader of the OpenVINO format (grader.formats.openvino): each IR's constants."""
+    listed = {f.rel for f in files}
+    xmls = by_suffix(files, ".xml")
+    # Pair each .xml with its .bin; when none pairs, read them all so the reader says what is wrong.
+    irs = [f for f in xmls if f.rel[:-4] + ".bin" in listed] or xmls
+    if not irs:
+        raise SizeError(
+            f"{base}: no OpenVINO IR (an .xml with a .bin of the same name; found: {found_names(files)})"
+        )
+    records: list[TensorRecord] = []
+    weights: set[str] = set()
+    shared = 0
+    for ir in irs:
+        read = read_openvino(ir.path, ir.rel)
+        records += read.records
+        weights |= read.data_files
+        shared += read.shared
+    facts = NoteFacts(format="openvino", models=[i.rel for i in irs], shared_constants=shared)
+    extra = [companion(base, rel) for rel in sorted(weights - listed)]
+    return Contents(records, weights, extra, facts=facts)

@@ -17,7 +17,9 @@ from grader.course.model import Method
 
 MANIFEST_SCHEMA_VERSION = 1
 
-Format = Literal["safetensors", "onnx", "openvino", "tensorrt", "torchscript"]
+# The formats of grader.formats.FORMATS, in its order (tests/test_format_contract.py checks it):
+# a Literal here keeps the JSON schema a plain enum.
+Format = Literal["safetensors", "onnx", "openvino", "tensorrt", "torchscript", "torch-export"]
 Transform = Literal["fp16", "bf16", "dynamic-int8"]
 ClaimValue = Annotated[
     str | float | int, Field(description="As measured by the team, with its unit: `455 MB`")

@@ -2,7 +2,8 @@
 
 A `path:` artifact is checked on disk: it stays inside the team's folder, exists, has no
 symlinks anywhere (they are refused, never followed), holds no pickle-based files and no
-prebuilt TensorRT engines, has the layout its format needs, and fits the course's size limit.
+prebuilt TensorRT engines, has the layout its format needs (grader.formats: each format's
+`layout`), and fits the course's size limit.
 Files are only stat-ed and their headers read; nothing is loaded or executed. `hf:` and `url:`
 artifacts are fetched later (grader.fetch): here only their form is checked.
 """
@@ -14,12 +15,15 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from grader.file_kinds import ENGINE_SUFFIXES, PICKLE_SUFFIXES, TORCHSCRIPT_SUFFIXES
+from grader.file_kinds import ENGINE_SUFFIXES, PICKLE_SUFFIXES, is_lfs_pointer
 from grader.findings import Finding, Location
+from grader.formats import find_spec
+from grader.formats.base import Listing
+from grader.formats.safetensors import SAVE_HINT
 from grader.manifest.model import Artifact
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.onnx_graph import nodes as onnx_nodes
@@ -30,11 +34,8 @@ from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace, did_you_mean, first_link
 from grader.yamlio import PositionMap
 
-_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
-_LFS_POINTER_MAX_BYTES = 1024
 _ONNX_PARSE_MAX_BYTES = 256 * 2**20
 _HF_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94})/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,95})")
-_SAVE_HINT = "save the model with `model.save_pretrained(folder, safe_serialization=True)`"
 
 
 @dataclass
@@ -109,7 +110,8 @@ class ArtifactChecker:
         if target.is_dir():  # a single file has no configs or code beside it that a loader reads
             findings += content_findings(scan.root, scan.files, fmt, location, _pointers(scan))
         extra_bytes = 0
-        if model_file is not None and fmt in {"onnx", "tensorrt"} and _worth_parsing(model_file):
+        spec = find_spec(fmt)
+        if model_file is not None and spec is not None and spec.onnx_graph and _worth_parsing(model_file):
             onnx_findings, extra_bytes = self._check_onnx(model_file, target, location)
             findings += onnx_findings
         total = scan.total_bytes + extra_bytes
@@ -306,7 +308,7 @@ def _inside(path: Path, root: Path) -> bool:
 def _worth_parsing(model_file: Path) -> bool:
     """An ONNX file above this size holds its weights inline (protobuf stops at 2 GB), so it has no
     external data to check, and parsing it would cost gigabytes here; the harness reads it anyway."""
-    return not _is_lfs_pointer(model_file) and os.lstat(model_file).st_size <= _ONNX_PARSE_MAX_BYTES
+    return not is_lfs_pointer(model_file) and os.lstat(model_file).st_size <= _ONNX_PARSE_MAX_BYTES
 
 
 def _path_form_problem(raw: str) -> str | None:
@@ -358,9 +360,8 @@ def _a012(location: Location, name: str, problem: str) -> Finding:
 def _scan(target: Path, fmt: str | None) -> Scan:
     if not target.is_dir():
         scan = Scan(root=target.parent)
-        names = [target.name]
-        if fmt == "openvino" and target.suffix == ".xml":
-            names.append(target.with_suffix(".bin").name)  # an IR is the .xml and its weights
+        spec = find_spec(fmt)
+        names = [target.name, *(spec.companions(target.name) if spec else ())]  # an IR's .bin
         for name in names:
             _add(scan, target.parent / name, name)
         return scan
@@ -401,7 +402,7 @@ def _scan_findings(scan: Scan, fmt: str | None, location: Location) -> list[Find
                 message="pickle-based files can run code when loaded; the grader refuses them",
                 expected="weights in safetensors (or onnx / openvino), no .bin/.pt/.pth/.pkl/.ckpt/.joblib",
                 found=", ".join(pickles[:5]) + (f" and {len(pickles) - 5} more" if len(pickles) > 5 else ""),
-                hint=f"{_SAVE_HINT}; remove training leftovers such as training_args.bin or optimizer.pt",
+                hint=f"{SAVE_HINT}; remove training leftovers such as training_args.bin or optimizer.pt",
             )
         )
     engines = sorted(name for name in scan.files if Path(name).suffix.lower() in ENGINE_SUFFIXES)
@@ -417,7 +418,7 @@ def _scan_findings(scan: Scan, fmt: str | None, location: Location) -> list[Find
                 hint="submit the ONNX export with `format: tensorrt`",
             )
         )
-    pointers = [name for name, size in scan.files.items() if _is_lfs_pointer(scan.root / name, size)]
+    pointers = [name for name, size in scan.files.items() if is_lfs_pointer(scan.root / name, size)]
     if pointers:
         findings.append(
             Finding(
@@ -434,157 +435,38 @@ def _scan_findings(scan: Scan, fmt: str | None, location: Location) -> list[Find
 
 
 def _pointers(scan: Scan) -> set[str]:
-    return {name for name, size in scan.files.items() if _is_lfs_pointer(scan.root / name, size)}
+    return {name for name, size in scan.files.items() if is_lfs_pointer(scan.root / name, size)}
 
 
 def _pickle_files(scan: Scan, fmt: str | None) -> list[str]:
-    out = []
-    for name in sorted(scan.files):
-        suffix = Path(name).suffix.lower()
-        if suffix not in PICKLE_SUFFIXES:
-            continue
-        if (
-            fmt == "openvino"
-            and suffix == ".bin"
-            and str(PurePosixPath(name).with_suffix(".xml")) in scan.files
-        ):
-            continue  # OpenVINO IR weights: raw tensors next to their .xml, not a pickle
-        if fmt == "torchscript" and suffix in TORCHSCRIPT_SUFFIXES:
-            continue  # gated by the instructor's permission instead (M010)
-        out.append(name)
-    return out
-
-
-def _is_lfs_pointer(path: Path, size: int | None = None) -> bool:
-    try:
-        size = os.lstat(path).st_size if size is None else size
-        if size > _LFS_POINTER_MAX_BYTES:
-            return False
-        with path.open("rb") as handle:
-            return handle.read(len(_LFS_POINTER)) == _LFS_POINTER
-    except OSError:
-        return False
+    # The format's own data is not a pickle: an OpenVINO IR's .bin beside its .xml; a code
+    # format's archive, gated by the instructor's permission instead (M010).
+    spec = find_spec(fmt)
+    own = spec.own_data(scan.files.keys()) if spec else frozenset()
+    return [
+        name
+        for name in sorted(scan.files)
+        if Path(name).suffix.lower() in PICKLE_SUFFIXES and name not in own
+    ]
 
 
 def _layout(
     target: Path, scan: Scan, fmt: str | None, location: Location, raw: str
 ) -> tuple[list[Finding], Path | None]:
-    """Does what is on disk fit the format? Returns findings and the model file, when one is named."""
-    if fmt is None:
+    """Does what is on disk fit the format (its own `layout`)? Findings and the model file, when named."""
+    spec = find_spec(fmt)
+    if spec is None:
         return [], None
-    is_dir = target.is_dir()
-    top = sorted(name for name in scan.files if "/" not in name) if is_dir else [target.name]
-
-    def wrong(message: str, expected: str, hint: str) -> list[Finding]:
-        found = raw + (f" (holds: {', '.join(top[:8])})" if is_dir and top else "")
-        return [
-            Finding(
-                code="A005",
-                location=location,
-                message=message,
-                expected=expected,
-                found=found,
-                hint=hint,
-            )
-        ]
-
-    if fmt == "safetensors":
-        if not is_dir:
-            return wrong(
-                "a safetensors checkpoint is a folder, not a single file",
-                "path: the folder that holds config.json and the .safetensors files",
-                "point `path:` at the folder that `save_pretrained(folder, safe_serialization=True)` wrote",
-            ), None
-        findings = []
-        if "config.json" not in top:
-            findings += wrong(
-                "the checkpoint folder has no config.json",
-                "config.json next to the .safetensors files",
-                _SAVE_HINT + "; it writes config.json too",
-            )
-        weights = [name for name in top if name.endswith(".safetensors")]
-        if not weights:
-            findings += wrong(
-                "the checkpoint folder has no .safetensors file", "model.safetensors", _SAVE_HINT
-            )
-        for name in weights:
-            problem = _safetensors_problem(scan.root / name, scan.files[name])
-            if problem:
-                findings += wrong(
-                    f"{name} is not a safetensors file: {problem}", "a safetensors file", _SAVE_HINT
-                )
-        return findings, None
-    if fmt in {"onnx", "tensorrt"}:
-        if not is_dir and target.suffix.lower() in ENGINE_SUFFIXES:
-            return [], None  # A006 says it
-        models = [name for name in top if name.lower().endswith(".onnx")]
-        if len(models) == 1:
-            return [], scan.root / models[0]
-        if not models:
-            return wrong(
-                "no .onnx model here",
-                "an .onnx file, or a folder with exactly one .onnx file (and its external data)",
-                "export with torch.onnx.export or optimum-cli export onnx",
-            ), None
-        split = any(m.startswith("encoder_model") for m in models)
-        if split and any(m.startswith("decoder_") for m in models):
-            return wrong(  # Optimum's seq2seq layout: the decoding loop lives outside the graphs
-                "a split encoder/decoder export, which the grader cannot run yet",
-                "one .onnx graph that takes the encoder inputs and decoder_input_ids and returns logits",
-                "export the whole model in one file (torch.onnx.export with use_cache=False), "
-                "or submit the safetensors checkpoint",
-            ), None
-        return wrong(
-            f"{len(models)} .onnx files here; the grader needs to know which one to measure",
-            "a folder with exactly one .onnx file",
-            "point `path:` at the .onnx file to measure, e.g. `path: onnx/model.onnx`",
-        ), None
-    if fmt == "openvino":
-        pairs = [name for name in top if name.endswith(".xml") and name[:-4] + ".bin" in scan.files]
-        if not is_dir and target.suffix == ".xml":
-            sibling = target.with_suffix(".bin")
-            if sibling.name in scan.files or sibling.name in scan.symlinks:
-                return [], target
-            return wrong(
-                f"{target.name} has no {sibling.name} beside it",
-                "an OpenVINO IR: model.xml and model.bin side by side",
-                "commit both files that `openvino.save_model` writes",
-            ), None
-        if is_dir and len(pairs) == 1:
-            return [], scan.root / pairs[0]
-        return wrong(
-            "no single OpenVINO IR (.xml + .bin pair) here",
-            "model.xml and model.bin side by side, or a folder with exactly one such pair",
-            "point `path:` at the .xml file, or at a folder that holds one .xml and its .bin",
-        ), None
-    if fmt == "torchscript":
-        scripts = [name for name in top if Path(name).suffix.lower() in TORCHSCRIPT_SUFFIXES]
-        if len(scripts) == 1:
-            return [], scan.root / scripts[0]
-        return wrong(
-            "no single TorchScript file here",
-            "one file written by torch.jit.save (.pt or .ts)",
-            "point `path:` at the TorchScript file",
-        ), None
-    return [], None
-
-
-def _safetensors_problem(path: Path, size: int) -> str | None:
-    """The size stage's own strict reading of the header (grader.harness.size_safetensors): dtypes,
-    shapes and offsets against the file's real size, tensors tiling the data without overlap.
-    Only the header is read; a problem the runner would report is reported here instead."""
-    from grader.harness.size_safetensors import read_safetensors
-    from grader.harness.size_types import SizeError
-
-    if _is_lfs_pointer(path, size):
-        return None  # A010 says it
-    try:
-        read_safetensors(path, path.name)
-    except SizeError as error:
-        return str(error).removeprefix(f"{path.name}: ").removeprefix("not a valid safetensors file: ")
-    except OSError as error:
-        return f"it cannot be read ({error.strerror or error})"
-    return None
+    listing = Listing(
+        target=target,
+        root=scan.root,
+        files=scan.files,
+        symlinks=scan.symlinks,
+        is_dir=target.is_dir(),
+        raw=raw,
+        location=location,
+    )
+    return spec.layout(listing)
 
 
 def _load_onnx_graph(path: Path) -> tuple[Any, str | None]:

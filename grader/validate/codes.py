@@ -238,6 +238,13 @@ CODES: list[CodeDoc] = [
         "Submit the models the homework asks about (course.yaml `runner.limits.max_models` is the cap); "
         "each model is measured in every phase on the GPU runner.",
     ),
+    CodeDoc(
+        "M017",
+        "Format the grader cannot measure yet (warning)",
+        "format: torch-export",
+        'Only the size of its files is measured; its latency, memory and quality claims read "not '
+        'measurable here". Export to ONNX or save a safetensors checkpoint to have them verified.',
+    ),
     # --- A: artifacts (grader.validate.artifacts) -----------------------------------------------
     CodeDoc(
         "A001",

@@ -15,6 +15,7 @@ from typing import Any
 
 from grader.file_kinds import is_code
 from grader.findings import Finding, Location
+from grader.formats import find_spec
 from grader.jsonio import read_json
 
 # tokenizer.json of a large vocabulary is tens of MiB; configs are kilobytes.
@@ -44,7 +45,9 @@ def content_findings(
         findings.append(_a013(location, "config.json", "it is not a JSON object"))
     if "tokenizer.json" in parsed:
         findings += _tokenizer(root / "tokenizer.json", parsed["tokenizer.json"], location)
-    if fmt == "safetensors" and "config.json" in files and "config.json" not in skip:
+    spec = find_spec(fmt)
+    reads_quantization = spec is not None and spec.quantization_config
+    if reads_quantization and "config.json" in files and "config.json" not in skip:
         config = parsed.get("config.json")
         if isinstance(config, dict):
             findings += _quantization(root, config, set(files), location)

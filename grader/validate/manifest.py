@@ -106,6 +106,7 @@ def _check_manifest(
     findings += rules.check_methods(read.entries, homework, positions)
     findings += rules.check_unique_names(read.entries, positions)
     findings += rules.check_code_formats(read.entries, positions, allowed=allow_code_formats)
+    findings += rules.check_measurable_formats(read.entries, positions)
     findings += rules.check_location(place, top, course, positions)
 
     claim_rules = _claim_rules(read, course, homework)

@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from grader.course.model import Course, Homework, Method
-from grader.findings import Finding, Location
+from grader.findings import Finding, Location, Severity
+from grader.formats import code_formats, find_spec, format_backends
 from grader.task_catalog import TASKS, TaskDeclaration, task_declaration
 from grader.validate.pr_rules import CODE_FORMAT_LABEL
 from grader.validate.read import Entry
@@ -25,7 +26,7 @@ from grader.yamlio import PositionMap
 
 # Formats whose files carry code the runtime would execute; measured only with an instructor's
 # permission (the CODE_FORMAT_LABEL PR label, or `--allow-code-formats`: pr_rules.code_formats_allowed).
-CODE_FORMATS = frozenset({"torchscript"})
+CODE_FORMATS = code_formats()  # as each format declares it (grader.formats: FormatSpec.carries_code)
 
 MANIFEST_NAME = "submission.yaml"
 EXAMPLES_DIR = "_examples"  # submissions/_examples/hw-<n>/: documentation, not a team
@@ -303,6 +304,31 @@ def check_code_formats(entries: list[Entry], positions: PositionMap, *, allowed:
                     f"{fmt}, ask an instructor to add the `{CODE_FORMAT_LABEL}` label to your PR",
                 )
             )
+    return findings
+
+
+def check_measurable_formats(entries: list[Entry], positions: PositionMap) -> list[Finding]:
+    """A format no backend loads yet (FormatSpec.backend is None): said now, not after the GPU
+    job, that only its size will be measured."""
+    findings = []
+    for entry in entries:
+        fmt = entry.part.get("format")
+        spec = find_spec(fmt)
+        if spec is None or spec.backend is not None:
+            continue
+        findings.append(
+            Finding(
+                code="M017",
+                severity=Severity.WARNING,
+                location=positions.location(entry.part.path_of("format")),
+                message=f"the grader has no backend for the {fmt} format yet: only the size of its files "
+                "is measured",
+                expected=f"a format the grader runs: {', '.join(format_backends())}",
+                found=f"format: {fmt}",
+                hint='its latency, memory and quality claims will read "not measurable here"; to have '
+                "them verified, export to ONNX or save a safetensors checkpoint",
+            )
+        )
     return findings
 
 

@@ -1,5 +1,5 @@
 """Side files: what an exported model (ONNX, the ONNX a TensorRT engine is built from, OpenVINO,
-TorchScript) needs beside its graph for the grader to feed it and score it.
+TorchScript, torch.export) needs beside its graph for the grader to feed it and score it.
 
 The grader runs such a graph with its own pre- and post-processing (grader.harness.tasks): texts
 are tokenized with tokenizer.json, images and audio are prepared as preprocessor_config.json says,
@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.findings import Finding, Location, Severity
+from grader.formats import FORMATS, format_spec
 from grader.jsonio import read_json
 from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace
 from grader.yamlio import PositionMap
 
-EXPORT_FORMATS = frozenset({"onnx", "tensorrt", "openvino", "torchscript"})
+# The formats that run with the grader's own pre- and post-processing (FormatSpec.needs_side_files).
+EXPORT_FORMATS = frozenset(name for name in FORMATS if format_spec(name).needs_side_files)
 CONFIG_MAX_BYTES = 64 * 2**20  # as grader.validate.contents reads JSON (it reports a bigger one)
 
 

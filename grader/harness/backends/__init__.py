@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grader.formats import format_backends
 from grader.harness.backends.base import Backend
 from grader.registry import Registry
 
@@ -19,11 +20,6 @@ BACKENDS: Registry[Backend] = Registry(
     },
 )
 
-# The backend that loads each manifest format.
-FORMAT_BACKENDS: dict[str, str] = {
-    "safetensors": "transformers",
-    "onnx": "onnxruntime",
-    "openvino": "openvino",
-    "torchscript": "torchscript",
-    "tensorrt": "tensorrt",
-}
+# The backend that loads each manifest format, as each format declares it (grader.formats);
+# a format without one is measured for size only.
+FORMAT_BACKENDS: dict[str, str] = dict(format_backends())

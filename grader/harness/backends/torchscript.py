@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from grader.file_kinds import TORCHSCRIPT_SUFFIXES
+from grader.formats.torchscript import TorchScript
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
 from grader.validate.pr_rules import CODE_FORMAT_LABEL
 
 # The instructor's PR label that lets `grader measure` set LoadSpec.allow_code_formats (the same
 # label validation asks for: one name in messages, docs and rules).
 ALLOW_LABEL = CODE_FORMAT_LABEL
-ARCHIVE_SUFFIXES = TORCHSCRIPT_SUFFIXES  # one set for validation, fetch, size and this backend
+ARCHIVE_SUFFIXES = TorchScript.suffixes  # the format's own: validation, fetch and size use them too
 GATE_REASON = (
     "TorchScript archives contain code that runs when they are loaded, so the grader loads one only "
     f"after an instructor has reviewed the submission and added the `{ALLOW_LABEL}` label to the pull "
