@@ -36,8 +36,9 @@ from grader.harness.jobs import (
 )
 from grader.harness.memory import MIB, hwm_bytes, repopulate, rss_bytes
 
-if TYPE_CHECKING:  # the backends are imported in the child, once it knows which one it runs
+if TYPE_CHECKING:  # the backends and tasks are imported in the child, once it knows which it runs
     from grader.harness.backends.base import Backend, LoadSpec
+    from grader.harness.tasks.base import Task
 
 EXIT_OK = 0
 EXIT_REPORTED_ERROR = 1  # the child caught an error and wrote it into its report
@@ -185,7 +186,7 @@ def error_text(error: Exception) -> str:
 
 
 def _run_loaded(
-    job: PhaseJob, task: Any, backend: Any, report: ChildReport, stage: _Stage, load_s: float
+    job: PhaseJob, task: Task | None, backend: Backend, report: ChildReport, stage: _Stage, load_s: float
 ) -> None:
     stage.name = "inputs"
     inputs = _inputs(job, task, backend)
@@ -228,7 +229,7 @@ def _run_loaded(
         report.quality = _evaluate(job, task, backend)
 
 
-def _generation(task: Any, backend: Any, report: ChildReport) -> None:
+def _generation(task: Task, backend: Backend, report: ChildReport) -> None:
     """Generation latency after the forward latency, in the same fresh child. Whatever happens
     here is the generation figure's outcome: the forward latency already measured stands."""
     import gc
@@ -271,7 +272,7 @@ def _profile_dir(job: PhaseJob, backend_cls: type[Backend]) -> str | None:
     return str(Path(job.result_path).parent) if job.result_path else None
 
 
-def _gpu_watch(job: PhaseJob, backend_cls: Any, report: ChildReport) -> Any:
+def _gpu_watch(job: PhaseJob, backend_cls: type[Backend], report: ChildReport) -> Any:
     """VRAM readings around load + phase of a GPU memory phase (grader.harness.gpu); else nothing."""
     if job.phase != "memory" or job.device == "cpu":
         return contextlib.nullcontext()
@@ -297,7 +298,7 @@ def _check_execution(job: PhaseJob, backend: Backend, report: ChildReport, stage
         raise DeviceFallback(problem)
 
 
-def _make_task(job: PhaseJob) -> Any:
+def _make_task(job: PhaseJob) -> Task | None:
     if job.task is None:
         return None
     from grader.harness.tasks import TASKS
@@ -305,7 +306,7 @@ def _make_task(job: PhaseJob) -> Any:
     return TASKS.load(job.task)(Path(job.model_dir), dict(job.task_params))
 
 
-def _inputs(job: PhaseJob, task: Any, backend: Any) -> dict[str, Any]:
+def _inputs(job: PhaseJob, task: Task | None, backend: Backend) -> dict[str, Any]:
     import numpy as np
 
     if job.inputs_file:
@@ -318,7 +319,7 @@ def _inputs(job: PhaseJob, task: Any, backend: Any) -> dict[str, Any]:
     return dict(task.latency_inputs(job.batch_size, backend.input_names()))
 
 
-def _evaluate(job: PhaseJob, task: Any, backend: Any) -> QualityReport:
+def _evaluate(job: PhaseJob, task: Task | None, backend: Backend) -> QualityReport:
     if job.eval is None or task is None:
         raise ValueError("a quality job needs a task and an eval dataset")
     from grader.course.model import Course
