@@ -22,7 +22,6 @@ from grader.findings import Finding, Location
 from grader.harness.models import MeasurementRun, ModelMeasurement, Status
 from grader.messages import note, text
 from grader.task_catalog import TASKS, MetricInfo, task_declaration
-from grader.validate.claims import TOKEN_LATENCY_TASKS
 from grader.validate.document import ValidatedSubmission
 from grader.verify.checks import (
     Context,
@@ -83,6 +82,7 @@ def verify(
     quality_info = _quality_info(run, validated.submission.task)
     primary = _primary(run, validated.submission.task, subjects)
     rule = rule_for(scoring.rule)
+    per_token = _generates_tokens(validated.submission.task)
 
     entries: list[EntryGrade] = []
     scored: dict[str, tuple[float, ScoreInputs]] = {}
@@ -92,7 +92,7 @@ def verify(
             baseline=baseline,
             quality=quality_info,
             required=_required_checks(required, subject, primary),
-            per_token=validated.submission.task in TOKEN_LATENCY_TASKS,
+            per_token=per_token,
             withheld_until=hidden.until,
         )
         entry, value = _grade_entry(subject, ctx, scoring, required, primary)
@@ -481,6 +481,11 @@ def _task_metrics(task: str) -> tuple[str, dict[str, MetricInfo]] | None:
         return None
     declaration = task_declaration(task)
     return declaration.primary, dict(declaration.metrics)
+
+
+def _generates_tokens(task: str) -> bool:
+    """Whether the task's latency is timed per generated token (its declaration says so)."""
+    return task in TASKS and task_declaration(task).generates_tokens
 
 
 def _quality_info(run: MeasurementRun, task: str) -> dict[str, QualityMetricInfo]:
