@@ -111,10 +111,10 @@ def _tokenizers_refuses(path: Path) -> str | None:
 
 
 def _quantization(root: Path, config: dict[str, Any], files: set[str], location: Location) -> list[Finding]:
-    # The transformers backend's own reading of config.json (grader.harness.backends.quantized):
-    # what it would refuse on the runner is refused here. Safe to call: config.json parsed above
-    # within the size and depth caps.
-    from grader.harness.backends.quantized import SUPPORTED, detect_quantization
+    # The transformers backend's own reading of config.json (grader.quantization, which it loads
+    # by): what it would refuse on the runner is refused here. Safe to call: config.json parsed
+    # above within the size and depth caps.
+    from grader.quantization import SUPPORTED, detect_quantization
 
     try:
         info = detect_quantization(root)
@@ -162,7 +162,7 @@ def _a013(location: Location, name: str, problem: str) -> Finding:
 
 
 def _a015(location: Location, problem: str, found: str, supported: str = "") -> Finding:
-    from grader.harness.backends.quantized import SUPPORTED
+    from grader.quantization import SUPPORTED
 
     return Finding(
         code="A015",
