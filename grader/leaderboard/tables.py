@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from grader.course.model import ScoringRule
 from grader.leaderboard.records import LeaderboardRecord, RecordEntry
 from grader.messages import metric_label, render_note
+from grader.notes import Note
 from grader.report.templates import Strings, md
 from grader.verify import formatting as fmt
 from grader.verify.rules import ParetoRule, Rule, pareto_point, rule_for
@@ -139,9 +140,9 @@ def _rank_pareto(frame: pd.DataFrame, records: list[LeaderboardRecord]) -> None:
     frame.loc[frame["pareto_rank"].isna(), "score"] = None
 
 
-def _value(cell: object) -> float | None:
+def _value(cell: Any) -> float | None:
     """A frame cell as a float, None where pandas holds a missing value (None or NaN)."""
-    return None if cell is None or pd.isna(cell) else float(cell)  # type: ignore[arg-type]
+    return None if cell is None or pd.isna(cell) else float(cell)
 
 
 def _shared_ranks(frame: pd.DataFrame, keys: list[str]) -> list[int]:
@@ -212,7 +213,8 @@ def unranked_notes(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Str
     notes = []
     for row in frame.itertuples():
         if pd.isna(row.rank) and row.unranked_reason is not None:
-            reason = render_note(row.unranked_reason, s.language, labels, escape=md)
+            why = cast(Note, row.unranked_reason)  # the column holds the grade's Note objects
+            reason = render_note(why, s.language, labels, escape=md)
             notes.append(f"**{md(row.team)} / {md(row.model)}** — {reason}")
     return notes
 

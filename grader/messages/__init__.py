@@ -58,7 +58,7 @@ class _Formatter(string.Formatter):
         self.language = language
 
     def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
-        if key not in kwargs:
+        if isinstance(key, int) or key not in kwargs:  # the catalog's placeholders are all named
             raise KeyError(f"message parameter {{{key}}} was not given")
         return kwargs[key]
 

@@ -26,10 +26,13 @@ validate, nothing was measured) comes before all of them. Problems the team must
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from grader.course.model import Metric
 from grader.verify.models import MetricCheck, MetricStatus, QualityMetricInfo, Ratios, Verdict
+
+K = TypeVar("K", bound=Hashable)  # what a Pareto point is keyed by: an entry key, a table row
 
 # First applies: index 0 is the most serious.
 VERDICT_PRECEDENCE: list[Verdict] = [
@@ -133,10 +136,10 @@ def ratios(
 # --- Pareto ranks (grader.verify.rules and the leaderboard rank with them) -------------------------
 
 
-def pareto_ranks(points: dict[str, tuple[float, ...]]) -> dict[str, int]:
+def pareto_ranks(points: Mapping[K, tuple[float, ...]]) -> dict[K, int]:
     """Non-dominated sorting (every coordinate higher-is-better): rank 1 is the front."""
     remaining = dict(points)
-    ranks: dict[str, int] = {}
+    ranks: dict[K, int] = {}
     rank = 1
     while remaining:
         front = [
