@@ -195,7 +195,9 @@
     const sy = (v) => T + (1 - (v - ylo) / (yhi - ylo)) * (H - T - B);
     const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "scatter" });
     chart.appendChild(svg("title", {}, t(kind === "size" ? "size_quality" : "speed_quality")));
-    for (const v of log ? logTicks(lo, hi) : niceTicks(lo, hi, 5)) {
+    let xticks = log ? logTicks(lo, hi) : niceTicks(lo, hi, 5);
+    if (xticks.length < 2) xticks = niceTicks(lo, hi, 4); // a narrow log range holds no 1-2-5 steps
+    for (const v of xticks) {
       chart.appendChild(svg("line", { x1: sx(v), x2: sx(v), y1: T, y2: H - B, class: "grid" }));
       chart.appendChild(svg("text", { x: sx(v), y: H - B + 14, class: "tick", "text-anchor": "middle" }, label(v)));
     }
