@@ -1,4 +1,5 @@
-"""The `grader` command: one subcommand per stage, plus `grade` (all local stages) and `demo`.
+"""The `grader` command: one subcommand per stage, plus `grade` (all local stages) and `demo`;
+`grader gh …` groups the GitHub plumbing the workflows run.
 
 Exit codes (grader.exitcodes): 0 ok, 1 checks or claims failed, 2 the input could not be
 understood, 3 nothing to check here, 4 internal error. Bad input prints located findings, never a
