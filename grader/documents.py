@@ -30,8 +30,10 @@ class Document(BaseModel):
     # ones (new fields have defaults), so `upgrade` only restamps them unless a class says more.
     READS: ClassVar[frozenset[int]] = frozenset()
 
-    kind: str
-    schema_version: int
+    # Stamped by _stamp before validation; the defaults only tell a type checker that a caller
+    # constructing a document need not pass them.
+    kind: str = ""
+    schema_version: int = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -268,7 +268,7 @@ def parse_ratio(raw: str | int | float) -> Parsed:
     _, value, unit, problem = _split(stripped)
     if problem or value is None:
         # Quote what was written, not what is left after the leading `x`.
-        return Parsed(None, [_no_number(text) if problem and problem.code == "U001" else problem])
+        return Parsed(None, [_no_number(text) if problem is None or problem.code == "U001" else problem])
     if unit and unit.lower() not in _RATIO_UNITS:
         return Parsed(None, [_problem_unknown_unit(unit, Dimension.RATIO, examples)])
     if value <= 0:

@@ -118,7 +118,7 @@ class _Loader(yaml.SafeLoader):
             raise self._too_deep(self.get_mark())
         return super().add_indent(column)
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         # PyYAML passes a mapping value's key node, a list item's position, None for a key.
         self._path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
@@ -128,6 +128,8 @@ class _Loader(yaml.SafeLoader):
             if len(self._path) > MAX_YAML_DEPTH:
                 raise self._too_deep(event.start_mark)
             node = super().compose_node(parent, index)
+            if node is None:  # typed so by PyYAML's stubs; it composes a node for every event it reaches
+                return None
             size = self._sizes.get(id(node))
             if size is None:
                 size = 1 + sum(self._sizes[id(child)] for child in _children(node))

@@ -6,14 +6,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-COURSE_SCHEMA_VERSION = 1
+COURSE_SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], as the field's
 
 Language = Literal["ru", "en"]
 Device = Literal["cpu", "cuda"]
+_DEVICES: tuple[Device, ...] = ("cpu", "cuda")
 
 # Logins: GitHub allows letters, digits and single hyphens; bots end in [bot].
 Login = Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$")]
@@ -140,11 +141,12 @@ class Scoring(Strict):
 
 # The verdicts that can earn points; `invalid` never does (nothing was measured).
 EarningVerdict = Literal["pass", "inconclusive", "incomplete", "claims_mismatch", "failed"]
+_EARNING: tuple[EarningVerdict, ...] = ("pass", "inconclusive")
 
 
 class _Points(Strict):
     # What a team must fix earns nothing by default; an undecided speed claim is the runner's fault.
-    verdicts: list[EarningVerdict] = Field(default_factory=lambda: ["pass", "inconclusive"], min_length=1)
+    verdicts: list[EarningVerdict] = Field(default_factory=lambda: list(_EARNING), min_length=1)
     late_factor: float = Field(default=1.0, ge=0, le=1)  # points × this when submitted after the deadline
 
 
@@ -273,7 +275,7 @@ class SpeedSettings(Strict):
 
 class RunnerSettings(Strict):
     labels: list[str] = Field(default_factory=lambda: ["self-hosted", "gpu"])
-    devices: list[Device] = Field(default_factory=lambda: ["cpu", "cuda"])
+    devices: list[Device] = Field(default_factory=lambda: list(_DEVICES))
     threads: Threads = Threads()
     batch_size: int = Field(default=1, ge=1)
     speed: SpeedSettings = SpeedSettings()  # the interleaved rounds and the verdict gate

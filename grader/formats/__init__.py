@@ -36,7 +36,9 @@ def format_spec(name: str) -> type[FormatSpec]:
 
 def find_spec(name: str | None) -> type[FormatSpec] | None:
     """The format, or None for a missing or unknown name (validation reports those elsewhere)."""
-    return format_spec(name) if name in FORMATS else None
+    if name is None or name not in FORMATS:
+        return None
+    return format_spec(name)
 
 
 @cache

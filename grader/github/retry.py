@@ -101,7 +101,7 @@ class GraderRetry(GithubRetry):
                 wait = self._wait_for_429(response)
                 self._refuse_long_wait(wait, response)
                 retry = Retry.increment(self, method, url, response, error, _pool, _stacktrace)
-                retry.rate_limit_wait = wait  # type: ignore[attr-defined]
+                retry.rate_limit_wait = wait
                 log.warning("GitHub answered 429 to %s %s; waiting %.1f s", method, url, wait)
                 return retry
             if response.status >= 500:

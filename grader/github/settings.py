@@ -8,7 +8,7 @@ calls nothing; the adapter (grader.github.client) does the talking.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -124,7 +124,7 @@ _FIELD_VARIABLE = {
 }
 
 
-def _finding(item: dict) -> Finding:
+def _finding(item: Mapping[str, Any]) -> Finding:
     field = ".".join(str(part) for part in item["loc"])
     variable = _FIELD_VARIABLE.get(field, field)
     missing = item["type"] == "missing"

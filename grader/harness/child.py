@@ -132,7 +132,7 @@ def run_phase(job: PhaseJob) -> ChildReport:
             model_dir=Path(job.model_dir),
             format=job.format,
             device=job.device,
-            transform=job.transform,  # type: ignore[arg-type]
+            transform=job.transform,
             task=job.task,
             intra_op_threads=job.intra_op_threads,
             inter_op_threads=job.inter_op_threads,

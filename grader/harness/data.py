@@ -927,9 +927,9 @@ def _label_values(value: Any) -> list[Any]:
 
 
 def _infer_labels(values: list[Any]) -> list[str]:
-    integers = [_integer(v) for v in values]
-    if values and all(i is not None and i >= 0 for i in integers):
-        return [str(i) for i in range(max(integers) + 1)]  # type: ignore[type-var]
+    integers = [i for i in (_integer(v) for v in values) if i is not None]
+    if values and len(integers) == len(values) and all(i >= 0 for i in integers):
+        return [str(i) for i in range(max(integers) + 1)]
     return sorted({str(v) for v in values})
 
 

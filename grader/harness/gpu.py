@@ -62,7 +62,7 @@ def load_nvml() -> tuple[Any | None, str]:
     the zygote may call this. The caller shuts it down (`nvml_session` does).
     """
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
     except ImportError:
         return None, "NVML is not available: nvidia-ml-py is not installed (the `gpu` extra installs it)"
     try:
@@ -465,11 +465,12 @@ class GpuMemoryWatch:
         if not self._torch_sees_same_gpu():
             return
         device = sampler.peaks["device"]
-        if device.delta is not None:
+        peak, before = device.peak, device.before
+        if device.delta is not None and peak is not None and before is not None:  # a delta has both
             report.nvml_device_delta_bytes = device.delta
             report.labels["nvml_device_delta_bytes"] = (
                 f"NVML device used memory, sampled every {every} ({sampler.readings} readings): peak "
-                f"{device.peak / MIB:.0f} MiB minus {device.before / MIB:.0f} MiB before load; the CUDA "
+                f"{peak / MIB:.0f} MiB minus {before / MIB:.0f} MiB before load; the CUDA "
                 "context and any other process's change on this GPU are included"
             )
         exact = accounting_peak(self._nvml, self._handle, self.pid)

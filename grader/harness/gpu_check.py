@@ -310,7 +310,7 @@ def _measure(repo: Path, course: Course, work: Path) -> MeasurementRun:
 # --- printing ------------------------------------------------------------------------------------------
 
 
-def _print_model(model: ModelMeasurement, say: Callable[[str], None]) -> None:
+def _print_model(model: ModelMeasurement, say: Callable[..., None]) -> None:
     say()
     transform = f" {model.transform}" if model.transform else ""
     say(f"[{model.name}] {model.backend} · {model.format}{transform} — {model.status.value}")
@@ -405,7 +405,7 @@ def _ort_tensorrt(folder: Path, course: Course, work: Path, say: Callable[[str],
     with Runner(work / "ort-tensorrt", plan.env()) as runner:
         for phase in ("memory", "latency"):
             job = PhaseJob(
-                phase=phase,  # type: ignore[arg-type]
+                phase=phase,
                 backend="onnxruntime",
                 model_dir=str(folder),
                 format="tensorrt",
@@ -478,11 +478,12 @@ def _selftest(dry: bool, out: Path, say: Callable[[str], None]) -> list[str]:
     return []
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _ci_text(interval: Interval | None) -> str:
     if interval is None:
         return "no interval (fewer than two rounds)"
     return f"{interval.confidence:.0%} CI ±{interval.half_width:.1%} over {interval.rounds} rounds"
+
+
+# Last: run as a script, the module runs main() here, so everything it calls must be defined above.
+if __name__ == "__main__":
+    sys.exit(main())

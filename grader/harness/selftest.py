@@ -231,7 +231,7 @@ def _cuda_zygote_check(runner: Runner) -> Check:
 
 
 def _gpu_timing_checks(runner: Runner, timer: str) -> list[Check]:
-    job = ProbeJob(action="cuda_sleep", spin_ms=GPU_SLEEP_MS, latency=SPIN_SETTINGS, timer=timer)  # type: ignore[arg-type]
+    job = ProbeJob(action="cuda_sleep", spin_ms=GPU_SLEEP_MS, latency=SPIN_SETTINGS, timer=timer)
     outcome = runner.run(job, Limits(timeout_s=120), preload=GPU_PRELOAD)
     label = "CUDA events" if timer == "cuda_events" else "perf_counter + synchronize"
     expected = f"{GPU_SLEEP_MS:g} ms ± {TOLERANCE:.0%}"

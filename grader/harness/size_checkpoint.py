@@ -29,9 +29,9 @@ def read_safetensors_model(base: Path, files: list[ModelFile]) -> Contents:
         if len(indexes) > 1:
             raise SizeError(f"{', '.join(i.rel for i in indexes)}: more than one shard index; keep one")
         index = read_index(indexes[0].path, indexes[0].rel)
-        for shard in index.shards:
-            if shard not in listed:
-                raise SizeError(f"{index.rel}: lists the shard {shard}, which is missing")
+        for name in index.shards:
+            if name not in listed:
+                raise SizeError(f"{index.rel}: lists the shard {name}, which is missing")
         shards = [listed[s] for s in index.shards]
     if not shards:
         raise SizeError(f"{base}: no .safetensors file (found: {found_names(files)})")

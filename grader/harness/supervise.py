@@ -111,5 +111,5 @@ def _exit_info(watched: _Watched, status: int, ru_maxrss_kib: int, now: float) -
         ru_maxrss_bytes=maxrss_bytes(ru_maxrss_kib) if ru_maxrss_kib else None,
         hwm_seen_bytes=watched.hwm_seen,
         wall_s=now - watched.started,
-        killed_for=watched.killed_for,  # type: ignore[arg-type]
+        killed_for=watched.killed_for,
     )

@@ -9,13 +9,13 @@ Claims stay the strings the team wrote; validation parses them (see grader.units
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from grader.course.model import Method
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION: Final = 1  # Final: its type is Literal[1], as the field's
 
 # The formats of grader.formats.FORMATS, in its order (tests/test_format_contract.py checks it):
 # a Literal here keeps the JSON schema a plain enum.
@@ -105,7 +105,7 @@ class Claims(Strict):
         description="Quality metric values by name: `accuracy: 82.8%`, `macro_f1: 0.81`, `perplexity: 21.4`.",
     )
 
-    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+    def items(self) -> list[tuple[str, Any]]:
         """(metric, raw value) for every claim made, quality metrics as `quality.<name>`."""
         out = [(name, getattr(self, name)) for name in _SCALAR_CLAIMS if getattr(self, name) is not None]
         out += [(f"quality.{name}", value) for name, value in self.quality.items()]

@@ -134,9 +134,9 @@ def _read_one(
     quantity = parsed.quantity
     if quantity is None:
         return
-    per = quantity.per
+    per: str | None = quantity.per
     if metric in TIME_CLAIMS:
-        per, findings = _check_per(metric, raw_text, per, location, rules)
+        per, findings = _check_per(metric, raw_text, quantity.per, location, rules)
         out.findings += findings
         if per is None:
             return

@@ -70,16 +70,16 @@ def _dataset_tasks(course: Course, positions: PositionMap) -> list[Finding]:
                 )
             )
     for name, settings in course.tasks.items():
-        dataset = course.datasets.get(settings.dataset)
-        if name in TASKS and dataset is not None and dataset.task != name:
+        default = course.datasets.get(settings.dataset)
+        if name in TASKS and default is not None and default.task != name:
             findings.append(
                 Finding(
                     code="C003",
                     location=positions.location(("tasks", name, "dataset")),
                     message=f"the default dataset of {name} is {settings.dataset!r}, "
-                    f"a {dataset.task} dataset",
+                    f"a {default.task} dataset",
                     expected=f"a dataset whose `task:` is {name}",
-                    found=f"{settings.dataset} (task: {dataset.task})",
+                    found=f"{settings.dataset} (task: {default.task})",
                     hint="pick a dataset for this task, or fix the dataset's `task:`",
                 )
             )
