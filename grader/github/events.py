@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from grader.errors import InputError
 from grader.findings import Finding, Location
@@ -77,7 +77,8 @@ def pr_number_from_event(event: dict[str, Any]) -> int | None:
     return None
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | str]:
+    """A positive number, as an int or its digits (a guard: the caller may pass it to int())."""
     if isinstance(value, bool):
         return False
     if isinstance(value, int):

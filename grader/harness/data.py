@@ -93,9 +93,14 @@ class DataError(InputError):
 
 
 def _error(
-    code: str, message: str, *, file: str = COURSE_FILE, line: int | None = None, **details: str
+    code: str,
+    message: str,
+    *,
+    file: str = COURSE_FILE,
+    line: int | None = None,
+    field: str | None = None,
+    **details: str,
 ) -> DataError:
-    field = details.pop("field", None)
     return DataError(
         [Finding(code=code, location=Location(file=file, line=line, field=field), message=message, **details)]
     )
