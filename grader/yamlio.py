@@ -15,11 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from grader.findings import Finding, Location
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from yaml._yaml import Mark as _CMark
+
+    # PyYAML's stubs type an event's marks as PyYAML's Mark or libyaml's; both have line, column
+    # and buffer. Our loader is the pure-Python one, but the events' type does not say so.
+    AnyMark: TypeAlias = yaml.Mark | _CMark
 
 PathKey = tuple[str | int, ...]
 
@@ -89,7 +98,7 @@ class LoadedYaml:
 class _BudgetError(Exception):
     """A document over one of the budgets; becomes a finding with the code and the mark given."""
 
-    def __init__(self, code: str, mark: yaml.Mark | None, message: str, found: str, hint: str) -> None:
+    def __init__(self, code: str, mark: AnyMark | None, message: str, found: str, hint: str) -> None:
         super().__init__(message)
         self.code, self.mark, self.message, self.found, self.hint = code, mark, message, found, hint
         self.field: str | None = None  # where in the document, set by the loader that raised it
@@ -160,7 +169,7 @@ class _Loader(yaml.SafeLoader):
                 "a value cannot contain itself; write the value out instead of the alias",
             )
 
-    def _too_deep(self, mark: yaml.Mark | None) -> _BudgetError:
+    def _too_deep(self, mark: AnyMark | None) -> _BudgetError:
         return self._refuse(
             "Y005",
             mark,
@@ -170,7 +179,7 @@ class _Loader(yaml.SafeLoader):
             "indentation",
         )
 
-    def _refuse(self, code: str, mark: yaml.Mark | None, message: str, found: str, hint: str) -> _BudgetError:
+    def _refuse(self, code: str, mark: AnyMark | None, message: str, found: str, hint: str) -> _BudgetError:
         error = _BudgetError(code, mark, message, found, hint)
         # The outermost levels name the place; a 100 000-level path would say nothing more.
         parts = [part for part in self._path if part is not None][:6]
@@ -263,7 +272,7 @@ def refused_finding(file: str, refused: _BudgetError) -> Finding:
     )
 
 
-def _source_line(mark: yaml.Mark | None) -> str:
+def _source_line(mark: AnyMark | None) -> str:
     if mark is None or mark.buffer is None:
         return ""
     lines = mark.buffer.rstrip("\0").splitlines()

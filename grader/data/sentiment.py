@@ -256,8 +256,12 @@ def reviews(language: str, per_label: int, seed: int, exclude: Collection[str] =
     seen = set(exclude)
     out: list[dict[str, str]] = []
     for label in LABELS:
+
+        def draw(label: str = label) -> str:  # the default binds this iteration's label
+            return spec.render(rng.choice(spec.templates[label]), rng)
+
         texts = draw_distinct(
-            lambda label=label: spec.render(rng.choice(spec.templates[label]), rng),
+            draw,
             lambda text: text,
             per_label,
             exclude=seen,

@@ -35,6 +35,7 @@ from grader.demo.models import ModelSet, quiet_transformers
 
 if TYPE_CHECKING:
     from grader.harness.backends.base import Backend, LoadSpec
+    from grader.harness.jobs import Phase
     from grader.harness.runner import ChildOutcome, Runner
     from grader.harness.tasks.base import EvalData, Task
 
@@ -192,7 +193,7 @@ def _latency_in_fresh_processes(
 
 
 def _run_job(
-    ref: ModelRef, phase: str, models: ModelSet, course: Course, runner: Runner, *, cpu: int | None = None
+    ref: ModelRef, phase: Phase, models: ModelSet, course: Course, runner: Runner, *, cpu: int | None = None
 ) -> ChildOutcome:
     """One measurement child of the grader's own kind for ``ref``."""
     from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
@@ -203,7 +204,7 @@ def _run_job(
     limits = Limits(timeout_s=settings.limits.phase_timeout_s, memory_bytes=settings.limits.memory_mib * MIB)
     spec = _spec(ref, models, course)
     job = PhaseJob(
-        phase=phase,  # type: ignore[arg-type]
+        phase=phase,
         backend=FORMAT_BACKENDS[ref.format],
         model_dir=str(spec.model_dir),
         format=ref.format,

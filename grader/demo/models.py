@@ -373,7 +373,9 @@ def new_vit(shape: VitShape, settings: FactorySettings) -> Any:
         intermediate_size=shape.intermediate_size,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
-        num_labels=len(LABELS),
+        # transformers' dataclass configs take num_labels through **kwargs (a property on
+        # PreTrainedConfig, read in __post_init__), which the generated __init__'s type omits.
+        num_labels=len(LABELS),  # type: ignore[call-arg]
         id2label=dict(enumerate(LABELS)),
         label2id={name: i for i, name in enumerate(LABELS)},
     )

@@ -106,7 +106,9 @@ class GraderRetry(GithubRetry):
                 return retry
             if response.status >= 500:
                 log.warning("GitHub answered %s to %s %s; retrying", response.status, method, url)
-        return super().increment(method, url, response, error, _pool, _stacktrace)
+        # PyGithub narrows urllib3's `response: BaseHTTPResponse` to HTTPResponse (with its own
+        # ignore[override]); urllib3 hands every Retry a BaseHTTPResponse, as it does us.
+        return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[arg-type]
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         wait = self.wait_seconds(response)

@@ -209,7 +209,9 @@ def _build_models(hw: Path) -> None:
         num_hidden_layers=LAYERS,
         num_attention_heads=4,
         intermediate_size=HIDDEN * 4,
-        num_labels=10,
+        # transformers' dataclass configs take num_labels through **kwargs (a property on
+        # PreTrainedConfig, read in __post_init__), which the generated __init__'s type omits.
+        num_labels=10,  # type: ignore[call-arg]
     )
     model = ViTForImageClassification(config).eval()
     folder = hw / "vit"

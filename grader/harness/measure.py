@@ -119,7 +119,7 @@ class _Context:
             )
             phase = "quality"
         return PhaseJob(
-            phase=phase,  # type: ignore[arg-type]
+            phase=phase,
             backend=model.measurement.backend,
             model_dir=str(model.fetched.root),
             format=model.measurement.format,
@@ -275,7 +275,7 @@ def _context(
     settings = course.tasks.get(submission.task)
     dataset_id = submission.eval or (settings.dataset if settings else None)
     params = {**(settings.params if settings else {}), **submission.params}
-    wanted = list(devices) if devices else list(course.runner.devices)
+    wanted: list[str] = list(devices) if devices else list(course.runner.devices)
     limits = course.runner.limits
     private = course.private_eval_for(submission.homework, submission.task)
     return _Context(
@@ -523,7 +523,7 @@ def _phase_result(phase: str, device: str | None, round_: int | None, outcome: C
     report = outcome.report
     at_load = not outcome.ok and report is not None and report.error_stage in LOAD_STAGES
     return PhaseResult(
-        phase="load" if at_load else phase,  # type: ignore[arg-type]
+        phase="load" if at_load else phase,
         device=device,
         round=round_,
         status=outcome.status,

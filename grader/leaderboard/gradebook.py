@@ -22,6 +22,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -127,6 +128,7 @@ def _team_places(group: list[LeaderboardRecord], s: Strings) -> dict[str, tuple[
         return {}
     frame = tables.homework_frame(group)
     best: dict[str, tuple[int, float, str]] = {}
+    row: Any  # a DataFrame itertuples() row: its cells are untyped
     for row in frame.itertuples():
         if pd.isna(row.rank) or row.team in best:
             continue  # ranked rows come first, best first: a team's first row is its best
@@ -272,6 +274,7 @@ def to_xlsx(book: Gradebook) -> bytes | None:
         return None
     workbook = Workbook()
     sheet = workbook.active
+    assert sheet is not None  # a new Workbook holds one worksheet, the active one
     sheet.title = "gradebook"
     for row in table_rows(book):
         sheet.append([_typed(value) for value in row])

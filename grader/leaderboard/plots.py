@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,9 +21,13 @@ from grader.atomic import write_atomic
 from grader.leaderboard.records import LeaderboardRecord
 from grader.report.templates import Strings
 from grader.verify.messages import metric_label
+from grader.verify.models import QualityMetricInfo
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 PLOT_NAME = re.compile(r"^hw-\d+-(size|speedup)-quality\.png$")
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9,
     "axes.titlesize": 10,
@@ -53,14 +59,14 @@ def plot_homework(
 ) -> list[Plot]:
     """The homework's plots (none when no model has both figures a plot needs). With
     ``render=False`` only which plots there are (names, kinds; empty bytes): `--check` needs no PNG."""
-    info: dict = {}
+    info: dict[str, QualityMetricInfo] = {}
     for record in records:
-        for name, q in record.quality_metrics.items():
-            info.setdefault(name, q)
+        for name, metric in record.quality_metrics.items():
+            info.setdefault(name, metric)
     metrics = frame["quality_metric"].dropna()
     if metrics.empty:
         return []
-    primary = metrics.value_counts().sort_index().idxmax()  # the most common; ties by name
+    primary = str(metrics.value_counts().sort_index().idxmax())  # the most common; ties by name
     rows = frame[(frame["quality_metric"] == primary) & frame["quality"].notna()]
     q = info.get(primary)
     scale = 100.0 if q is not None and q.bounded else 1.0
@@ -77,7 +83,10 @@ def plot_homework(
     size_rows = rows[rows["size_bytes"].notna()]
     if not size_rows.empty:
         png = render and _scatter(
-            [(r.team, r.model, r.size_bytes / 1e6, r.quality * scale) for r in size_rows.itertuples()],
+            [
+                (team, model, size / 1e6, value * scale)
+                for team, model, size, value in _cells(size_rows, "size_bytes")
+            ],
             [(team, size / 1e6, value * scale) for team, size, value in bases if size is not None],
             colours,
             labels=(s("leaderboard.plot_size"), s("leaderboard.axis_size"), y_label, baseline_label),
@@ -87,7 +96,7 @@ def plot_homework(
     speed_rows = rows[rows[speed].notna()]
     if not speed_rows.empty:
         png = render and _scatter(
-            [(r.team, r.model, getattr(r, speed), r.quality * scale) for r in speed_rows.itertuples()],
+            [(team, model, x, value * scale) for team, model, x, value in _cells(speed_rows, speed)],
             [(team, 1.0, value * scale) for team, _, value in bases],  # a baseline is 1× itself
             colours,
             labels=(
@@ -99,6 +108,11 @@ def plot_homework(
         )
         out.append(Plot(f"hw-{homework}-speedup-quality.png", "speedup", png or b""))
     return out
+
+
+def _cells(rows: pd.DataFrame, x: str) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(team, model, x, quality) of each row, as itertuples() gives them (a frame's cells are untyped)."""
+    return zip(rows["team"], rows["model"], rows[x], rows["quality"], strict=True)
 
 
 def _baselines(

@@ -25,6 +25,7 @@ from grader.messages import metric_label, render_note
 from grader.notes import Note
 from grader.report.templates import Strings, md
 from grader.verify import formatting as fmt
+from grader.verify.models import QualityMetricInfo
 from grader.verify.rules import ParetoRule, Rule, pareto_point, rule_for
 from grader.verify.scoring import pareto_ranks
 
@@ -211,6 +212,7 @@ def unranked_notes(frame: pd.DataFrame, records: list[LeaderboardRecord], s: Str
         return []
     labels = {name: q.label for name, q in _quality_info(records).items()}
     notes = []
+    row: Any  # a DataFrame itertuples() row: its cells are untyped
     for row in frame.itertuples():
         if pd.isna(row.rank) and row.unranked_reason is not None:
             why = cast(Note, row.unranked_reason)  # the column holds the grade's Note objects
@@ -224,15 +226,15 @@ def to_markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, tablefmt="github", disable_numparse=True)
 
 
-def _quality_info(records: list[LeaderboardRecord]) -> dict:
-    info: dict = {}
+def _quality_info(records: list[LeaderboardRecord]) -> dict[str, QualityMetricInfo]:
+    info: dict[str, QualityMetricInfo] = {}
     for record in records:
         for name, q in record.quality_metrics.items():
             info.setdefault(name, q)
     return info
 
 
-def _fmt(value: object, formatter: Callable[[float], str]) -> str:
+def _fmt(value: float | None, formatter: Callable[[float], str]) -> str:
     return formatter(value) if value is not None and pd.notna(value) else "—"
 
 

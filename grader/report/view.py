@@ -450,8 +450,10 @@ def _missing(w: Writer, grade: Grade) -> list[str]:
                 lines.append(w.s("details.missing_not_claimed_unmeasured", model=md(e.name), metric=label))
         if gaps:
             unmeasurable.setdefault(tuple(gaps), []).append(md(e.name))
-    for gaps, models in unmeasurable.items():
-        lines.append(w.s("details.missing_not_measurable", models=", ".join(models), metrics=", ".join(gaps)))
+    for shared, models in unmeasurable.items():
+        lines.append(
+            w.s("details.missing_not_measurable", models=", ".join(models), metrics=", ".join(shared))
+        )
     return lines
 
 

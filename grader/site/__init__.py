@@ -144,7 +144,7 @@ def _homework_table(group: list[LeaderboardRecord], s: Strings) -> dict[str, Any
         rows.append({"cells": cells, "team": raw.team, "verdict": raw.verdict, "pr": _int(raw.pr)})
     info = tables._quality_info(group)
     metrics = frame["quality_metric"].dropna()
-    primary = metrics.value_counts().sort_index().idxmax() if not metrics.empty else None
+    primary = str(metrics.value_counts().sort_index().idxmax()) if not metrics.empty else None
     q = info.get(primary) if primary else None
     device = next((r.scoring.device for r in group if r.scoring is not None), "cpu")
     labels = {name: qi.label for name, qi in info.items()}
@@ -266,9 +266,7 @@ def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRec
                     {
                         "name": visible(e.name),
                         "baseline": e.is_baseline,
-                        "size": fmt.size_mb(e.measured.graded_size_bytes or e.measured.size_bytes)
-                        if (e.measured.graded_size_bytes or e.measured.size_bytes)
-                        else "—",
+                        "size": _size_text(e.measured.graded_size_bytes or e.measured.size_bytes),
                         "verdict": e.verdict.value,
                     }
                     for e in attempt.entries
@@ -276,6 +274,10 @@ def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRec
             }
         )
     return {"attempts": rows}
+
+
+def _size_text(n_bytes: int | None) -> str:
+    return fmt.size_mb(n_bytes) if n_bytes else "—"
 
 
 def _raw(records: list[LeaderboardRecord], attempts: list[AttemptRecord]) -> dict[str, Any]:

@@ -399,7 +399,7 @@ def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
     device = DEVICES[metric]
     claim = subject.claims.get(metric)
     per_token = claim is not None and claim.per == "token"
-    if per_token and not ctx.per_token:
+    if claim is not None and per_token and not ctx.per_token:
         return _per_token_elsewhere(subject, metric, claim, ctx)
     reading = _time_reading(subject, metric, per_token)
     fields = _base(metric, claim, reading, ctx)

@@ -424,7 +424,7 @@ def _generation_figures(m: ModelMeasurement) -> dict[str, GenerationFigures]:
         if not tried:
             continue
         reading = generation_reading(m, device)
-        figures = GenerationFigures(status=reading.state.value, reason=reading.reason)  # type: ignore[arg-type]
+        figures = GenerationFigures(status=reading.state.value, reason=reading.reason)
         if reading.state is State.OK and dm.generation is not None:
             g = dm.generation
             figures = GenerationFigures(

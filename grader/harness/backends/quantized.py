@@ -180,7 +180,9 @@ def _loading_config(info: QuantizationInfo, kernel: str) -> Any:
             dequantize=kernel == "dequantize", use_optimized_inference=kernel == "optimized"
         )
     if info.method == "awq":
-        return AwqConfig(bits=bits, group_size=info.group_size or 128, backend=kernel)
+        # AwqConfig types backend as its AwqBackend(str, Enum) but compares it by value and takes
+        # plain strings (it maps the string "llm-awq" itself); the kernel names are those values.
+        return AwqConfig(bits=bits, group_size=info.group_size or 128, backend=kernel)  # type: ignore[arg-type]
     return GPTQConfig(bits=bits, backend=kernel)
 
 
