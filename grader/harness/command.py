@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from grader.course.model import Course
     from grader.fetch.document import FetchedArtifacts
     from grader.findings import Finding
-    from grader.harness.models import MeasurementRun
+    from grader.harness.models import DeviceMeasurement, MeasurementRun
     from grader.validate.document import ValidatedSubmission
 
 commands = typer.Typer()  # added to `grader` by grader.cli
@@ -330,7 +330,7 @@ def print_measurement_summary(run: MeasurementRun) -> None:
             primary = model.quality.primary
             quality = f"{primary} {model.quality.metrics.get(primary, float('nan')):.4f}"
         weights = human_bytes(model.size.weights_bytes) if model.size else "—"
-        rows = list(model.devices.values()) or [None]
+        rows: list[DeviceMeasurement | None] = [*model.devices.values()] or [None]
         for index, dm in enumerate(rows):
             latency = f"{dm.latency.per_item.median:.3f} ms" if dm and dm.latency else "—"
             memory = human_bytes(dm.memory.peak_above_interpreter_bytes) if dm and dm.memory else "—"

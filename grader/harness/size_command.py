@@ -92,8 +92,8 @@ def _print(report: SizeReport, language: str, tensors: bool) -> None:
     ):
         if value is not None:
             rows.append((label, f"{human_bytes(value)} ({value:,} bytes)"))
-    for label, value in rows:
-        summary.add_row(label, value)
+    for label, text in rows:
+        summary.add_row(label, text)
     console.print(summary)
     dtypes = Table("dtype", "params", "bytes", title="by stored dtype")
     for name, share in report.dtypes.items():

@@ -69,7 +69,8 @@ def _private_outputs(
     measurement: Path, course: Course, grade: Grade, private_out: Path | None, public: Path | None
 ) -> None:
     from grader.harness.models import MeasurementRun
-    from grader.verify.private import Withheld, redact_measurement, write_private_outputs
+    from grader.report.private import write_private_outputs
+    from grader.verify.private import Withheld, redact_measurement
 
     run = MeasurementRun.read(measurement)
     if public is not None:

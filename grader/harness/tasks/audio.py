@@ -43,7 +43,7 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     )
 
 
-def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel_slaney(hz: float | np.ndarray) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz (3 mels per 200 Hz), logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     mel = hz / (200.0 / 3)

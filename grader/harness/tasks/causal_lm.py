@@ -68,7 +68,7 @@ class CausalLM(TextTask, Task):
     name = "causal-lm"
     model_heads = ("AutoModelForCausalLM",)
     generates_tokens = True
-    metrics: dict[str, MetricInfo] = {
+    metrics = {
         "perplexity": MetricInfo("lower", False, "Perplexity", "Перплексия"),
         "nll": MetricInfo("lower", False, "Mean NLL per token (nats)", "Средний NLL на токен (наты)"),
     }
@@ -245,6 +245,7 @@ class CausalLM(TextTask, Task):
         import torch
 
         model = backend.kv_cache_model()
+        assert model is not None  # time() takes this path only when the backend has one
         # transformers 5 renamed the cache argument and output from `past_key_values` to `cache`.
         key = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         tokens = torch.from_numpy(prompt[None, :]).to(backend.device)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from grader.harness.tasks.base import MetricInfo
 from grader.harness.tasks.classification import (
     ACCURACY,
     MACRO_F1,
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 class ImageClassification(ClassificationTask):
     name = "image-classification"
     model_heads = ("AutoModelForImageClassification",)
-    metrics: dict[str, MetricInfo] = {
+    metrics = {
         "accuracy": ACCURACY,
         "macro_precision": MACRO_PRECISION,
         "macro_recall": MACRO_RECALL,

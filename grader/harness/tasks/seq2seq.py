@@ -28,7 +28,7 @@ from grader.harness.tasks.text import LATENCY_TEXT, TextTask
 class Seq2Seq(TextTask, Task):
     name = "seq2seq"
     model_heads = ("AutoModelForSeq2SeqLM",)
-    metrics: dict[str, MetricInfo] = {
+    metrics = {
         "bleu": MetricInfo("higher", True, "BLEU", "BLEU"),
         "chrf": MetricInfo("higher", True, "chrF", "chrF"),
     }

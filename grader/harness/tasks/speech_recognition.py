@@ -44,7 +44,7 @@ _SPACES = re.compile(r"\s+")
 class SpeechRecognition(Task):
     name = "speech-recognition"
     model_heads = ("AutoModelForSpeechSeq2Seq", "AutoModelForCTC")
-    metrics: dict[str, MetricInfo] = {
+    metrics = {
         "wer": MetricInfo("lower", False, "Word error rate (WER)", "Доля ошибок в словах (WER)"),
         "cer": MetricInfo("lower", False, "Character error rate (CER)", "Доля ошибок в символах (CER)"),
     }

@@ -103,14 +103,14 @@ class TextEncoder:
         """
         for source in (config, special):
             text = _token_text(source.get("pad_token"))
-            if text is not None and self.tokenizer.token_to_id(text) is not None:
-                return text, int(self.tokenizer.token_to_id(text))
+            if text is not None and (token_id := self.tokenizer.token_to_id(text)) is not None:
+                return text, token_id
         own = self.tokenizer.padding
         if own and own.get("pad_token") and self.tokenizer.token_to_id(own["pad_token"]) is not None:
             return own["pad_token"], int(own["pad_id"])
         for name in ("[PAD]", "<pad>"):
-            if self.tokenizer.token_to_id(name) is not None:
-                return name, int(self.tokenizer.token_to_id(name))
+            if (token_id := self.tokenizer.token_to_id(name)) is not None:
+                return name, token_id
         eos = self._special_id("eos_token", config, special)
         if eos is not None:
             return str(self.tokenizer.id_to_token(eos)), eos

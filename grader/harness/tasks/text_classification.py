@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from grader.harness.tasks.base import MetricInfo
 from grader.harness.tasks.classification import ACCURACY, MACRO_F1, MCC, ClassificationTask
 from grader.harness.tasks.text import LATENCY_TEXT, TextTask, select_inputs
 
@@ -19,7 +18,7 @@ from grader.harness.tasks.text import LATENCY_TEXT, TextTask, select_inputs
 class TextClassification(TextTask, ClassificationTask):
     name = "text-classification"
     model_heads = ("AutoModelForSequenceClassification",)
-    metrics: dict[str, MetricInfo] = {"accuracy": ACCURACY, "macro_f1": MACRO_F1, "mcc": MCC}
+    metrics = {"accuracy": ACCURACY, "macro_f1": MACRO_F1, "mcc": MCC}
     primary = "accuracy"
     fields = ("text", "label")
     optional_fields = ("text_pair",)

@@ -25,7 +25,7 @@ OUTSIDE = "O"
 class TokenClassification(TextTask, Task):
     name = "token-classification"
     model_heads = ("AutoModelForTokenClassification",)
-    metrics: dict[str, MetricInfo] = {
+    metrics = {
         "entity_f1": MetricInfo("higher", True, "Entity F1", "F1 по сущностям"),
         "entity_precision": MetricInfo(
             "higher", True, "Entity precision", "Точность по сущностям (precision)"
