@@ -505,8 +505,9 @@ def test_generation_is_timed_in_the_latency_children_with_the_course_setting(gra
         assert generation.time_per_output_token.stats.median > 0
         assert generation.noise_cv is not None
         figures = next(e for e in result.grade.entries if e.name == name).measured.generation["cpu"]
+        assert generation.tpot_median is not None  # the rounds' estimate, the figure checks judge
         assert figures.status == "ok" and figures.tpot_s == pytest.approx(
-            generation.time_per_output_token.stats.median / 1e3
+            generation.tpot_median.estimate / 1e3
         )
 
 
@@ -535,8 +536,11 @@ def test_a_per_token_claim_is_checked_against_time_per_output_token(
     for name in ("checkpoint", "int8"):
         generation = result.measured(name).devices["cpu"].generation
         assert generation is not None
-        tpot[name] = generation.time_per_output_token.stats.median
-    speedup = tpot["checkpoint"] / tpot["int8"]
+        assert generation.tpot_median is not None
+        tpot[name] = generation.tpot_median.estimate  # the rounds' estimate, as the checks read it
+    int8_generation = result.measured("int8").devices["cpu"].generation
+    assert int8_generation is not None and int8_generation.tpot_speedup is not None
+    speedup = int8_generation.tpot_speedup.estimate  # paired by round
     keys = {m.name: m.key for m in result.run.models}
     manifest = [dict(e) for e in result.validated_entries]
     claims = {"checkpoint": "40 ms/token", "onnx": "10 ms/token", "int8": f"{40 / speedup:.4f} ms/token"}
@@ -553,7 +557,9 @@ def test_a_per_token_claim_is_checked_against_time_per_output_token(
     base, onnx, int8 = check("checkpoint"), check("onnx"), check("int8")
     assert base.status is MetricStatus.UNVERIFIABLE and base.unit == "s/token"
     assert base.measured == pytest.approx(tpot["checkpoint"] / 1e3)
-    assert int8.status is MetricStatus.REPRODUCED and int8.compared == "speedup"
+    # two rounds (this course's fixed count) give a wide interval: never off for the measured ratio
+    assert int8.status in (MetricStatus.REPRODUCED, MetricStatus.INCONCLUSIVE) and int8.compared == "speedup"
+    assert int8.interval is not None and int8.interval.low <= speedup <= int8.interval.high
     assert int8.measured_speedup == pytest.approx(speedup)
     assert int8.claimed_speedup == pytest.approx(speedup, rel=1e-3)
     assert int8.source == "time_per_output_token"

@@ -143,9 +143,12 @@ def _no_pr_number(event: Path | None) -> Finding:
 @commands.command("fetch-manifest")
 @friendly
 def fetch_manifest_command(
-    pr: Annotated[Path, typer.Option("--pr", help="The PullRequestContext JSON from `grader gh pr-context`.")],
+    pr: Annotated[
+        Path, typer.Option("--pr", help="The PullRequestContext JSON from `grader gh pr-context`.")
+    ],
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder that receives submissions/<team>/hw-<n>/ as in the repo.")
+        Path,
+        typer.Option("--out", help="Folder that receives submissions/<team>/hw-<n>/ as in the repo."),
     ],
     report: Annotated[
         Path | None, typer.Option("--report", help="Write what was fetched and refused (JSON) here.")
