@@ -17,8 +17,7 @@ import typer
 from grader.cli_common import CourseOption, err, find_repo_root, friendly, print_findings, resolve_course
 from grader.exitcodes import ExitCode
 
-# The helpers live in grader.cli_common; they are re-exported for the command modules that still
-# register themselves on `app` (SELF_REGISTERING below) and for grader.report.templates.
+# The helpers live in grader.cli_common; re-exported here for callers of the old import path.
 __all__ = [
     "CourseOption",
     "app",
@@ -59,20 +58,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "grader.demo.command",
 )
 
-# Modules that still decorate this module's `app` when imported (the old, circular wiring) instead
-# of exposing `commands`. Move one: `commands = typer.Typer()` and `@commands.command(...)` in it,
-# its helpers imported from grader.cli_common, and its name out of this set.
-SELF_REGISTERING: frozenset[str] = frozenset(
-    {
-        "grader.harness.size_command",
-        "grader.fetch.command",
-        "grader.verify.command",
-        "grader.report.command",
-        "grader.leaderboard.command",
-        "grader.demo.command",
-    }
-)
-
 
 def add_commands(root: typer.Typer, commands: typer.Typer) -> None:
     """Add a stage's commands to ``root``: a named Typer as a group, a nameless one's commands in
@@ -87,9 +72,7 @@ def add_commands(root: typer.Typer, commands: typer.Typer) -> None:
 
 def _assemble(root: typer.Typer) -> None:
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)  # a self-registering module adds itself here
-        if name not in SELF_REGISTERING:
-            add_commands(root, module.commands)
+        add_commands(root, importlib.import_module(name).commands)
 
 
 _assemble(app)

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import typer
 
-from grader.cli import COMMAND_MODULES, SELF_REGISTERING, app
+from grader.cli import COMMAND_MODULES, app
 
 REPO = Path(__file__).resolve().parents[1]
-MIGRATED = [name for name in COMMAND_MODULES if name not in SELF_REGISTERING]
 
 
 def _imports_cli(module: str) -> bool:
@@ -31,14 +30,7 @@ def _imports_cli(module: str) -> bool:
     return False
 
 
-def test_self_registering_modules_are_listed_as_such() -> None:
-    assert set(COMMAND_MODULES) >= SELF_REGISTERING
-    # The set shrinks as stages move: a module listed there that no longer imports grader.cli
-    # would have its commands silently dropped.
-    assert all(_imports_cli(name) for name in SELF_REGISTERING)
-
-
-@pytest.mark.parametrize("module", MIGRATED)
+@pytest.mark.parametrize("module", COMMAND_MODULES)
 def test_a_command_module_exposes_commands_and_never_imports_the_cli(module: str) -> None:
     assert not _imports_cli(module)
     commands = importlib.import_module(module).commands
@@ -46,7 +38,7 @@ def test_a_command_module_exposes_commands_and_never_imports_the_cli(module: str
     assert commands.registered_commands or commands.registered_groups
 
 
-@pytest.mark.parametrize("module", MIGRATED)
+@pytest.mark.parametrize("module", COMMAND_MODULES)
 def test_importing_a_command_module_does_not_assemble_grader(module: str) -> None:
     code = f"import sys, {module}\nprint('grader.cli' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from grader.cli import app, err, friendly
+from grader.cli_common import err, friendly
 from grader.exitcodes import ExitCode
 from grader.report.command import Lang
 from grader.verify import formatting as fmt
 from grader.verify.models import MetricStatus
+
+commands = typer.Typer()  # added to `grader` by grader.cli
 
 if TYPE_CHECKING:
     from grader.demo.run import DemoEvent, DemoResult, DemoRow
@@ -48,7 +50,7 @@ def _speedup_cell(row: DemoRow) -> str:
     return f"{fmt.ratio(interval.estimate)} {fmt.ratio_interval(interval.low, interval.high)}{mark}"
 
 
-@app.command("demo")
+@commands.command("demo")
 @friendly
 def demo_command(
     out_dir: Annotated[

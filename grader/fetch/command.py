@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, resolve_course
 from grader.exitcodes import ExitCode
 
+commands = typer.Typer()  # added to `grader` by grader.cli
 
-@app.command("fetch")
+
+@commands.command("fetch")
 @friendly
 def fetch_command(
     validated: Annotated[Path, typer.Argument(help="validated.json from `grader validate --out`.")],

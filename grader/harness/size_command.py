@@ -13,14 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from grader.cli import app, err, friendly
+from grader.cli_common import err, friendly
 from grader.exitcodes import ExitCode
+
+commands = typer.Typer()  # added to `grader` by grader.cli
 
 if TYPE_CHECKING:
     from grader.harness.models import SizeReport
 
 
-@app.command("size")
+@commands.command("size")
 @friendly
 def size_command(
     path: Annotated[

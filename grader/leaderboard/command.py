@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, find_repo_root, friendly, resolve_course
+from grader.cli_common import CourseOption, err, find_repo_root, friendly, resolve_course
 from grader.errors import InputError
 from grader.exitcodes import ExitCode
+
+commands = typer.Typer()  # added to `grader` by grader.cli
 
 ResultsOption = Annotated[
     Path | None,
@@ -24,7 +26,7 @@ def _root() -> Path:
     return find_repo_root() or Path.cwd()
 
 
-@app.command("collect")
+@commands.command("collect")
 @friendly
 def collect_command(
     grade: Annotated[Path, typer.Argument(help="The grade JSON of a merged PR (from `grader verify`).")],
@@ -77,7 +79,7 @@ def collect_command(
         err.print(f"{outcome.action}: {outcome.path}", markup=False, highlight=False)
 
 
-@app.command("leaderboard")
+@commands.command("leaderboard")
 @friendly
 def leaderboard_command(
     results: ResultsOption = None,

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-from grader.cli import app, err, friendly
+from grader.cli_common import err, friendly
+
+commands = typer.Typer()  # added to `grader` by grader.cli
 
 
 class Kind(StrEnum):
@@ -23,7 +25,7 @@ class Lang(StrEnum):
     EN = "en"
 
 
-@app.command("report")
+@commands.command("report")
 @friendly
 def report_command(
     grade: Annotated[Path, typer.Argument(help="The grade JSON from `grader verify`.")],

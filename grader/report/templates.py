@@ -29,7 +29,7 @@ def _usable(folder: Path) -> bool:
 
 def find_templates(explicit: Path | None = None, *, start: Path | None = None) -> Path:
     """The templates folder; an InputError (R001) naming every place looked at if none is usable."""
-    from grader.cli import find_repo_root
+    from grader.cli_common import find_repo_root
 
     candidates: list[Path] = []
     if explicit is not None:

@@ -13,13 +13,15 @@ from typing import Annotated
 
 import typer
 
-from grader.cli import CourseOption, app, err, friendly, resolve_course
+from grader.cli_common import CourseOption, err, friendly, resolve_course
 from grader.course.model import Course
 from grader.exitcodes import ExitCode
 from grader.verify.models import Grade
 
+commands = typer.Typer()  # added to `grader` by grader.cli
 
-@app.command("verify")
+
+@commands.command("verify")
 @friendly
 def verify_command(
     measurement: Annotated[
