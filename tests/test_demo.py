@@ -69,6 +69,21 @@ def test_write_course_sets_the_language_and_keeps_the_rest(tmp_path: Path):
     assert "# The demo course" in (tmp_path / "en" / "course.yaml").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(("language", "heading"), [("ru", "## Ведомость"), ("en", "## Gradebook")])
+def test_the_demo_readme_gets_the_gradebook_after_the_leaderboard(
+    tmp_path: Path, language: str, heading: str
+):
+    """As `grader demo` writes the README (its text, then `_leaderboard`), without running the demo."""
+    from grader.demo.run import _leaderboard, _write_readme
+
+    course = load_course(write_course(tmp_path, language))
+    _write_readme(tmp_path, course, language)
+    readme, _ = _leaderboard([], tmp_path, course)
+    text = readme.read_text(encoding="utf-8")
+    assert text.index("<!-- leaderboard:end -->") < text.index("<!-- gradebook:start -->\n" + heading)
+    assert text.count("<!-- gradebook:start -->") == 1 and text.endswith("<!-- gradebook:end -->\n")
+
+
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path):
     precious = tmp_path / "work"
     (precious / "repo").mkdir(parents=True)
@@ -300,6 +315,7 @@ def test_demo_leaderboard_and_plots(demo):
     out, _ = demo
     readme = (out / "repo" / "README.md").read_text(encoding="utf-8")
     assert readme.count("<!-- leaderboard:start -->") == 1 and readme.count("<!-- leaderboard:end -->") == 1
+    assert readme.count("<!-- gradebook:start -->") == 1 and readme.count("<!-- gradebook:end -->") == 1
     for team in ("alpha", "beta", "gamma"):
         assert f"| {team}" in readme
     for homework in (2, 3, 4, 5):

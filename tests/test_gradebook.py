@@ -47,7 +47,9 @@ def test_every_gradebook_golden_file_is_listed(rendered: dict[str, str]) -> None
     assert on_disk == set(rendered), "run `python -m tests.golden.gradebook.regen`"
 
 
-@pytest.mark.parametrize("name", ["gradebook.ru.md", "gradebook.en.md", "gradebook.csv"])
+@pytest.mark.parametrize(
+    "name", ["gradebook.ru.md", "gradebook.en.md", "gradebook.csv", "readme.ru.md", "readme.en.md"]
+)
 def test_gradebook_golden_file(name: str, rendered: dict[str, str]) -> None:
     expected = (GOLDEN / name).read_text(encoding="utf-8")
     assert rendered[name] == expected, (
@@ -193,3 +195,50 @@ def test_a_broken_attempt_is_a_located_finding(tmp_path: Path) -> None:
     attempt.write_text("{not json", encoding="utf-8")
     result = CliRunner().invoke(app, ["history", "ml_masters", "--results", str(tmp_path)])
     assert result.exit_code == 2 and str(attempt) in result.output and "Traceback" not in result.output
+
+
+# --- the gradebook section of the README ------------------------------------------------------------
+
+
+def test_the_readme_gets_the_gradebook_in_the_courses_language_with_the_leaderboard(
+    results: Path, tmp_path: Path
+) -> None:
+    from grader.leaderboard import update_leaderboard
+    from grader.leaderboard.gradebook import build_gradebook, to_markdown
+    from grader.report.templates import find_templates, load_strings
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# Course\n\n<!-- leaderboard:start -->\n<!-- leaderboard:end -->\n\nAfter.\n", "utf-8")
+    course = gradebook_course()
+    assert course.language == "ru"
+    first = update_leaderboard(results, readme, tmp_path / "plots", course)
+    assert first.readme_changed and first.gradebook_markers_added and not first.markers_added
+    text = readme.read_text(encoding="utf-8")
+    # Right after the leaderboard, so the course's own text below stays below.
+    assert text.index("<!-- leaderboard:end -->") < text.index("<!-- gradebook:start -->")
+    assert text.endswith("<!-- gradebook:end -->\n\nAfter.\n")
+    section = text[text.index("<!-- gradebook:start -->\n") + 25 : text.index("<!-- gradebook:end -->")]
+    s = load_strings(find_templates(), "ru")
+    book = build_gradebook(load_records(results), load_attempts(results), course, s)
+    assert section == to_markdown(book, s, intro="gradebook.readme_intro")
+    assert "## Ведомость" in section and "| ml_masters  | 6" in section  # points by the course's rule
+    # Regenerating changes no byte; an edited section is stale and is put back.
+    assert not update_leaderboard(results, readme, tmp_path / "plots", course).readme_changed
+    readme.write_text(text.replace("16 из 30", "30 из 30"), encoding="utf-8")
+    assert update_leaderboard(results, readme, tmp_path / "plots", course, check=True).readme_changed
+    update_leaderboard(results, readme, tmp_path / "plots", course)
+    assert readme.read_text(encoding="utf-8") == text
+
+
+def test_broken_gradebook_markers_are_a_located_finding(results: Path, tmp_path: Path) -> None:
+    from grader.errors import InputError
+    from grader.leaderboard import update_leaderboard
+
+    readme = tmp_path / "README.md"
+    original = "# Course\n\ntext\n<!-- gradebook:start -->\nold\n"
+    readme.write_text(original, encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        update_leaderboard(results, readme, tmp_path / "plots", gradebook_course(), check=True)
+    (finding,) = error.value.findings
+    assert finding.code == "L001" and finding.location.line == 4 and "gradebook markers" in finding.message
+    assert readme.read_text(encoding="utf-8") == original

@@ -179,6 +179,11 @@ def test_the_leaderboard_checks_the_grade_against_the_api(workflows):
         'grader collect "$1" --pr "$PR_NUMBER" --expected-sha "$HEAD_SHA" --team "$TEAM" '
         '--homework "$HOMEWORK"' in script.replace("\\ ", "")
     )
+    # Every earlier graded attempt of the PR goes to the history first, checked through the API
+    # by the grader itself; a GitHub failure there does not stop the merged record.
+    history = 'grader gh collect-history --pr "$PR_NUMBER" || echo "::warning'
+    assert history in script.replace("\\ ", "")
+    assert script.index("collect-history") < script.index("grader collect ")
 
 
 def test_every_checkout_drops_its_credentials(workflows):
@@ -235,7 +240,12 @@ def test_permissions_per_job(workflows):
     assert jobs["report"]["permissions"] == {"pull-requests": "write", "checks": "write", "issues": "write"}
     assert jobs["announce"]["permissions"] == {"checks": "write", "pull-requests": "read"}
     board = workflows["leaderboard"]["jobs"]
-    assert board["publish"]["permissions"] == {"contents": "write", "actions": "read"}
+    # pull-requests: read lists the PR's commits and files for `grader gh collect-history`.
+    assert board["publish"]["permissions"] == {
+        "contents": "write",
+        "actions": "read",
+        "pull-requests": "read",
+    }
     assert board["find"]["permissions"] == {"contents": "read", "pull-requests": "read", "actions": "read"}
     # The course page: built with a read token; only the deploy job (no code) holds the Pages scopes.
     assert board["site"]["permissions"] == {"contents": "read"}
@@ -378,6 +388,7 @@ def test_the_workflow_plumbing_is_under_grader_gh() -> None:
         "publish",
         "regrade-permission",
         "find-grade",
+        "collect-history",
         "ensure-labels",
     }
     assert set(command.commands["gh"].commands) == plumbing

@@ -145,6 +145,7 @@ class GitHubClient:
         from github import Auth, Github
 
         self.settings = settings
+        self._sleep = sleep
         self._github = Github(
             auth=Auth.Token(settings.token.get_secret_value()),
             base_url=settings.api_url,
@@ -191,6 +192,11 @@ class GitHubClient:
                 labels=tuple(label.name for label in pr.labels),
                 changed_files=files,
             )
+
+    def pull_commits(self, number: int) -> list[str]:
+        """The SHAs of the PR's commits, oldest first, as GitHub lists them (up to its 250)."""
+        with self._calling(f"list the commits of pull request #{number}"):
+            return [commit.sha for commit in self._repo.get_pull(number).get_commits()]
 
     # --- files at a commit, as data ----------------------------------------------------------
 
@@ -349,6 +355,48 @@ class GitHubClient:
                     )
                 )
         return sorted(found, key=lambda a: (a.created_at, a.id), reverse=True)
+
+    def download_artifact(self, artifact_id: int, *, max_bytes: int) -> bytes:
+        """The artifact's zip archive, refused past ``max_bytes``.
+
+        GitHub answers with a redirect to a short-lived signed URL on its storage host, which
+        PyGithub does not follow for hosts outside its own domains; so the two requests are made
+        here, with the same retries, and the token goes only to the API, never to the storage host.
+        """
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        root = f"{self.settings.api_url.rstrip('/')}/repos/{self.settings.repository}"
+        action = f"download artifact {artifact_id}"
+        agent = {"User-Agent": "compression-grader"}
+        token = self.settings.token.get_secret_value()
+        with self._calling(action), requests.Session() as session:
+            retry = GraderRetry.from_policy(self.settings.retry, sleep=self._sleep)
+            for scheme in ("https://", "http://"):
+                session.mount(scheme, HTTPAdapter(max_retries=retry))
+            answer = session.get(
+                f"{root}/actions/artifacts/{artifact_id}/zip",
+                headers={
+                    **agent,
+                    "Authorization": f"Bearer {token}",
+                    "Accept": "application/vnd.github+json",
+                },
+                allow_redirects=False,
+                timeout=self.settings.timeout_s,
+            )
+            if answer.is_redirect and "Location" in answer.headers:
+                location = answer.headers["Location"]
+                answer.close()
+                answer = session.get(location, headers=agent, stream=True, timeout=self.settings.timeout_s)
+            with answer:
+                if answer.status_code >= 400:
+                    raise GitHubError(action, answer.reason or "download refused", answer.status_code)
+                data = bytearray()
+                for chunk in answer.iter_content(chunk_size=64 * 1024):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise GitHubError(action, f"the archive is larger than {max_bytes} bytes")
+                return bytes(data)
 
     def workflow_run(self, run_id: int) -> WorkflowRunInfo:
         with self._calling(f"read workflow run {run_id}"):

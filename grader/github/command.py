@@ -7,6 +7,7 @@
     grader gh publish          sticky comment, check run, labels; the report also in the job summary
     grader gh regrade-permission  may this `/regrade` commenter ask for one? (refuses politely)
     grader gh find-grade       the grade artifact of a merged PR's head SHA, for the leaderboard
+    grader gh collect-history  every graded attempt of a merged PR (each push, each regrade) into the history
     grader gh ensure-labels    create the grader's labels (once, by an instructor)
 
 Values a later step reads (`--github-output "$GITHUB_OUTPUT"`) are numbers, SHAs and names that
@@ -39,7 +40,7 @@ from grader.findings import Finding, Location, has_errors
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from grader.github.client import GitHubClient
+    from grader.github.client import GitHubClient, PullRequestInfo
 
 # The `grader gh` group: plumbing the workflows run, not commands a student or an instructor
 # types in the course's daily work (ensure-labels is run once, at setup).
@@ -377,6 +378,27 @@ def submission_identity(paths: list[str]) -> tuple[str, int] | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _submission_pull(
+    client: GitHubClient, pr: int, *, require_merged: bool
+) -> tuple[PullRequestInfo, tuple[str, int]]:
+    """The PR from the API and whose submission it is (team, homework, from its one changed
+    manifest); exits when it is not merged (if required) or the team cannot be told."""
+    info = client.pull_request(pr, with_files=True)
+    if require_merged and not info.merged:
+        err.print(f"PR #{pr} is not merged; nothing goes to the leaderboard", style="red", markup=False)
+        raise typer.Exit(ExitCode.CHECKS_FAILED)
+    identity = submission_identity(info.touched_paths())
+    if identity is None:
+        err.print(
+            f"PR #{pr} does not change exactly one submissions/<team>/hw-<n>/submission.yaml; "
+            "whose record it would be cannot be told from the API",
+            style="red",
+            markup=False,
+        )
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    return info, identity
+
+
 @commands.command("find-grade")
 @friendly
 def find_grade_command(
@@ -390,19 +412,7 @@ def find_grade_command(
     from grader.github.runs import find_grade_artifact, grade_artifact_name
 
     with _github() as client:
-        info = client.pull_request(pr, with_files=True)
-        if require_merged and not info.merged:
-            err.print(f"PR #{pr} is not merged; nothing goes to the leaderboard", style="red", markup=False)
-            raise typer.Exit(ExitCode.CHECKS_FAILED)
-        identity = submission_identity(info.touched_paths())
-        if identity is None:
-            err.print(
-                f"PR #{pr} does not change exactly one submissions/<team>/hw-<n>/submission.yaml; "
-                "whose record it would be cannot be told from the API",
-                style="red",
-                markup=False,
-            )
-            raise typer.Exit(ExitCode.BAD_INPUT)
+        info, identity = _submission_pull(client, pr, require_merged=require_merged)
         found = find_grade_artifact(client, pr, info.head_sha)
     # The publish job checks the grade against these (grader collect --pr --expected-sha --team
     # --homework): all four come from the API here, never from the artifact.
@@ -419,6 +429,50 @@ def find_grade_command(
         err.print(f"grade of PR #{pr} at {info.head_sha[:12]}: {found.name} in {found.run_url}", markup=False)
     else:
         err.print(f"no grade of PR #{pr} at {info.head_sha[:12]}: it will be graded again", markup=False)
+
+
+@commands.command("collect-history")
+@friendly
+def collect_history_command(
+    pr: PrNumber,
+    results: Annotated[
+        Path | None,
+        typer.Option("--results", help="The records folder (default: leaderboard/results at the root)."),
+    ] = None,
+) -> None:
+    """Collect every graded attempt of a merged PR: each push's grade and each regrade's.
+
+    The grades are the PR's grade artifacts, listed through the API per commit of the PR, each
+    from a grader workflow run, each checked like the merged grade (PR, head SHA, team, homework
+    from the API; L004). Each goes to leaderboard/results/hw-<n>/history/<team>/ with its head SHA,
+    grading time, verdict, the run that graded it and which later attempt replaced it; the merged
+    commit's newest grade becomes the team's record. A refused artifact is reported with its
+    reason and not collected. Running it again writes nothing new.
+    """
+    from grader.cli_common import find_repo_root
+    from grader.github.history import pull_attempts
+    from grader.leaderboard.records import NotCollectableError, collect_attempts
+
+    with _github() as client:
+        info, identity = _submission_pull(client, pr, require_merged=True)
+        found = pull_attempts(client, pr, identity[0], identity[1])
+    folder = results or (find_repo_root() or Path.cwd()) / "leaderboard" / "results"
+    for refused in found.refused:
+        _warn(f"not collected: {refused.artifact} (run {refused.run_id}): {refused.reason}")
+    try:
+        outcomes = collect_attempts(found.attempts, folder, info.head_sha)
+    except NotCollectableError as error:  # unreachable after the L004 check, which names team and homework
+        err.print(f"not collected: {error}", style="yellow", markup=False)
+        raise typer.Exit(ExitCode.CHECKS_FAILED) from None
+    written = [o for o in outcomes if o.attempt is not None]
+    err.print(
+        f"PR #{pr}: {len(found.attempts)} graded attempt(s) in {found.commits} commit(s), "
+        f"{len(written)} new in the history, {len(found.refused)} refused",
+        markup=False,
+        highlight=False,
+    )
+    for outcome in written:
+        err.print(f"  {outcome.action}: {outcome.attempt}", markup=False, highlight=False)
 
 
 @commands.command("ensure-labels")
@@ -453,6 +507,14 @@ def _github() -> Iterator[GitHubClient]:
         raise typer.Exit(ExitCode.CHECKS_FAILED) from None
     finally:
         client.close()
+
+
+def _warn(message: str) -> None:
+    from grader.validate.output import escape_data
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        typer.echo(f"::warning title=grader::{escape_data(message)}")
+    err.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
 
 
 def _fail_loudly(message: str) -> None:

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from grader.github.client import GitHubClient
+from grader.github.client import GitHubClient, WorkflowRunInfo
 
 log = logging.getLogger("grader.github")
 
@@ -30,6 +30,12 @@ def grade_artifact_name(number: int, head_sha: str) -> str:
     if not _SHA.match(head_sha):
         raise ValueError(f"not a 40-hex commit SHA: {head_sha!r}")
     return f"{GRADE_ARTIFACT_PREFIX}-pr{number}-{head_sha}"
+
+
+def is_trusted_run(run: WorkflowRunInfo) -> bool:
+    """A run of one of the grader's own workflows, started by an event that runs the base
+    repository's workflow file (see the module docstring)."""
+    return run.event in TRUSTED_EVENTS and run.path in GRADER_WORKFLOWS
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ def find_grade_artifact(client: GitHubClient, number: int, head_sha: str) -> Gra
             log.info("artifact %s of run %s has expired", name, artifact.run_id)
             continue
         run = client.workflow_run(artifact.run_id)
-        if run.event not in TRUSTED_EVENTS or run.path not in GRADER_WORKFLOWS:
+        if not is_trusted_run(run):
             log.warning(
                 "ignoring artifact %s from run %s (%s, event %s): not a grader workflow run from the "
                 "base repository",

@@ -1,5 +1,7 @@
 """The leaderboard: verified records → per-homework tables (pandas) → Jinja → the README section
-between `<!-- leaderboard:start -->` and `<!-- leaderboard:end -->`, plus PNG plots.
+between `<!-- leaderboard:start -->` and `<!-- leaderboard:end -->`, plus PNG plots; and the
+gradebook (points per team and homework, grader.leaderboard.gradebook) as the README section
+between `<!-- gradebook:start -->` and `<!-- gradebook:end -->`, regenerated with it.
 
 `collect(grade, results_dir) -> Path` files a merged PR's record (grader.leaderboard.records);
 `update_leaderboard(results_dir, readme, plots_dir, course)` regenerates the section and plots.
@@ -17,11 +19,13 @@ from grader.course.model import Course
 from grader.errors import InputError
 from grader.findings import Finding, Location
 from grader.leaderboard.records import (
+    AttemptRecord,
     Collected,
     LeaderboardRecord,
     NotCollectableError,
     collect,
     collect_record,
+    load_attempts,
     load_records,
     record_from_grade,
 )
@@ -35,6 +39,7 @@ __all__ = [
     "NotCollectableError",
     "collect",
     "collect_record",
+    "gradebook_section",
     "load_records",
     "record_from_grade",
     "render_section",
@@ -50,7 +55,8 @@ class LeaderboardOutcome:
     plots_written: list[Path] = field(default_factory=list)
     missing_plots: list[Path] = field(default_factory=list)  # check=True: linked but absent
     records: int = 0
-    markers_added: bool = False  # the README had no markers: the section went to its end
+    markers_added: bool = False  # the README had no leaderboard markers: the section went to its end
+    gradebook_markers_added: bool = False  # the same for the gradebook section
 
     @property
     def stale(self) -> bool:
@@ -115,7 +121,7 @@ def update_leaderboard(
     report whether the README is stale or a linked plot is missing)."""
     from grader.leaderboard import plots as plotting
     from grader.leaderboard import tables
-    from grader.leaderboard.readme import current_section, splice
+    from grader.leaderboard.readme import GRADEBOOK, LEADERBOARD, current_section, splice
     from grader.report.templates import find_templates, load_strings
 
     records = load_records(results_dir)
@@ -131,16 +137,18 @@ def update_leaderboard(
         all_plots += made
         links[hw_id] = [(p.kind, _relative(plots_dir / p.name, readme.parent)) for p in made]
     section = render_section(records, course, language=s.language, plot_links=links, templates=templates)
+    grades = gradebook_section(records, load_attempts(results_dir), course, s)
     old = readme.read_text(encoding="utf-8") if readme.exists() else ""
     if readme.exists() and not old.strip():
         raise InputError([_empty_readme(readme)])
-    new = splice(old, section, str(readme))
+    new = splice(splice(old, section, str(readme)), grades, str(readme), GRADEBOOK, after=LEADERBOARD)
     outcome = LeaderboardOutcome(
         readme=readme,
         readme_changed=new != old,
         plots=[plots_dir / p.name for p in all_plots],
         records=len(records),
         markers_added=current_section(old) is None,
+        gradebook_markers_added=current_section(old, GRADEBOOK) is None,
     )
     if check:
         outcome.missing_plots = [path for path in outcome.plots if not path.is_file()]
@@ -149,6 +157,15 @@ def update_leaderboard(
         write_atomic(readme, new)  # killed mid-write, the README keeps its old text
     outcome.plots_written = plotting.write_plots(all_plots, plots_dir)
     return outcome
+
+
+def gradebook_section(
+    records: list[LeaderboardRecord], attempts: list[AttemptRecord], course: Course | None, s: Strings
+) -> str:
+    """The README's gradebook section: the gradebook's Markdown, in the course's language."""
+    from grader.leaderboard.gradebook import build_gradebook, to_markdown
+
+    return to_markdown(build_gradebook(records, attempts, course, s), s, intro="gradebook.readme_intro")
 
 
 def _empty_readme(readme: Path) -> Finding:

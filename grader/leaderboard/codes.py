@@ -7,11 +7,13 @@ from grader.codes import CodeDoc
 CODES: list[CodeDoc] = [
     CodeDoc(
         "L001",
-        "The README's leaderboard markers are broken",
+        "The README's leaderboard or gradebook markers are broken",
         "<!-- leaderboard:start -->\n... (no `<!-- leaderboard:end -->` line)",
         "Keep exactly one `<!-- leaderboard:start -->` line followed later by one "
-        "`<!-- leaderboard:end -->` line, or delete both: `grader leaderboard` then appends the "
-        "section at the end. Text outside the markers is never touched.",
+        "`<!-- leaderboard:end -->` line (and the same for `<!-- gradebook:start -->` / "
+        "`<!-- gradebook:end -->`), or delete both: `grader leaderboard` then appends the "
+        "leaderboard at the end and the gradebook right after it. Text outside the markers is "
+        "never touched.",
     ),
     CodeDoc(
         "L002",

@@ -97,7 +97,8 @@ def leaderboard_command(
         str | None, typer.Option("--language", help="ru or en (default: the course's).")
     ] = None,
 ) -> None:
-    """Regenerate the README leaderboard section and plots from the verified records."""
+    """Regenerate the README's leaderboard and gradebook sections and the plots from the verified
+    records (each section between its markers; the gradebook in the course's language)."""
     from grader.course import load_course
     from grader.leaderboard import update_leaderboard
 
@@ -113,20 +114,26 @@ def leaderboard_command(
     )
     if check:
         if outcome.stale:
-            what = ["the README section is stale"] if outcome.readme_changed else []
+            what = (
+                ["the README's leaderboard or gradebook section is stale"] if outcome.readme_changed else []
+            )
             what += [f"missing plot {p}" for p in outcome.missing_plots]
             err.print(f"stale: {'; '.join(what)}. Run `grader leaderboard`.", style="red", markup=False)
             raise typer.Exit(ExitCode.CHECKS_FAILED)
         err.print(f"up to date ({outcome.records} records)", markup=False)
         return
-    if outcome.markers_added:
-        err.print(
-            f"{outcome.readme} had no leaderboard markers: the section was added at its end, and the "
-            "text above it was kept",
-            style="yellow",
-            markup=False,
-            highlight=False,
-        )
+    for added, name in (
+        (outcome.markers_added, "leaderboard"),
+        (outcome.gradebook_markers_added, "gradebook"),
+    ):
+        if added:
+            err.print(
+                f"{outcome.readme} had no {name} markers: the section was added "
+                f"{'after the leaderboard' if name == 'gradebook' else 'at its end'}, and the rest was kept",
+                style="yellow",
+                markup=False,
+                highlight=False,
+            )
     changed = "updated" if outcome.readme_changed else "unchanged"
     err.print(
         f"{outcome.readme}: {changed}; {outcome.records} records; "

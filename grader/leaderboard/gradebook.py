@@ -12,7 +12,9 @@ time this PR's head commit was graded (from the history: a regrade after the dea
 make an on-time push late), else the record's own grading time; against the homework's
 `deadline` (a deadline without a time zone is read as UTC).
 
-Written as CSV (always), XLSX (only where openpyxl is installed) and a Markdown section.
+Written as CSV (always), XLSX (only where openpyxl is installed) and Markdown (`grader
+gradebook`); the same Markdown is the README's gradebook section, between `<!-- gradebook:start -->`
+and `<!-- gradebook:end -->`, regenerated with the leaderboard (`grader leaderboard`).
 """
 
 from __future__ import annotations
@@ -294,8 +296,10 @@ def _typed(value: str) -> object:
 # --- Markdown ------------------------------------------------------------------------------------
 
 
-def to_markdown(book: Gradebook, s: Strings) -> str:
-    lines = [f"## {s('gradebook.title')}", "", s("gradebook.intro"), ""]
+def to_markdown(book: Gradebook, s: Strings, *, intro: str = "gradebook.intro") -> str:
+    """The gradebook in Markdown: `gradebook.md`, and (with the README's intro) the README section
+    between the gradebook markers that `grader leaderboard` regenerates."""
+    lines = [f"## {s('gradebook.title')}", "", s(intro), ""]
     if not book.cells:
         return tidy("\n".join([*lines, s("gradebook.empty")]))
     lines += [_summary(book, s), ""]

@@ -89,7 +89,7 @@ def history_command(
         )
     attempts = [a for a in load_attempts(folder, team) if homework in (None, a.homework)]
     # Outside a terminal (a CI log, a file) rich would assume 80 columns and cut the cells.
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 260)
     if not attempts:
         out.print(s("history.none", team=team, folder=folder), markup=False)
         raise typer.Exit(0)
@@ -122,27 +122,64 @@ def history_table(
     from rich.table import Table
 
     table = Table(title=s("history.title", team=team), title_justify="left")
-    for key in ("homework", "graded_at", "pr", "head", "verdict", "best", "now", "why"):
-        table.add_column(s(f"history.{key}"), no_wrap=key not in ("why",))
-    for attempt in attempts:
+    keys = ("homework", "graded_at", "pr", "head", "trigger", "verdict", "best", "changed", "now", "why")
+    for key in keys:
+        table.add_column(s(f"history.{key}"), no_wrap=key not in ("why", "changed"))
+    previous: AttemptRecord | None = None
+    for attempt in attempts:  # by homework, then oldest first (load_attempts)
         record = current.get((attempt.team, attempt.homework))
         is_current = record is not None and same_record(attempt, record)
+        origin = attempt.origin
         table.add_row(
             str(attempt.homework),
             _when(attempt.source.graded_at),
             f"#{attempt.source.pr_number}" if attempt.source.pr_number is not None else "—",
             (attempt.source.head_sha or "—")[:7],
+            s(f"history.trigger_{origin.trigger}")
+            if origin and s.has(f"history.trigger_{origin.trigger}")
+            else "—",
             s(f"gradebook.verdicts.{attempt.verdict.value}"),
             best_score(attempt),
+            changes(previous, attempt, s),
             s("history.current") if is_current else s("history.past"),
             why(attempt, s),
             style="bold" if is_current else None,
         )
+        previous = attempt
     return table
 
 
+def changes(previous: AttemptRecord | None, attempt: AttemptRecord, s: Strings) -> str:
+    """What is different from the team's previous attempt at the same homework, in words."""
+    if previous is None or previous.homework != attempt.homework:
+        return "—"
+    old, new = previous.source, attempt.source
+    if old.pr_number != new.pr_number:
+        parts = [s("history.changed_pr", pr=new.pr_number if new.pr_number is not None else "—")]
+    elif old.head_sha != new.head_sha:
+        parts = [s("history.changed_commit", sha=(new.head_sha or "—")[:7])]
+    else:
+        parts = [s("history.same_commit")]
+    if previous.verdict != attempt.verdict:
+        verdicts = {
+            k: s(f"gradebook.verdicts.{r.verdict.value}") for k, r in (("old", previous), ("new", attempt))
+        }
+        parts.append(s("history.changed_verdict", **verdicts))
+    if best_score(previous) != best_score(attempt):
+        parts.append(s("history.changed_best", old=best_score(previous), new=best_score(attempt)))
+    names = [e.name for e in previous.entries], [e.name for e in attempt.entries]
+    if names[0] != names[1]:
+        added = [f"+{n}" for n in names[1] if n not in names[0]]
+        dropped = [f"−{n}" for n in names[0] if n not in names[1]]
+        parts.append(s("history.changed_models", models=", ".join(added + dropped) or "↕"))
+    figures = [[e.measured.model_dump() for e in r.entries] for r in (previous, attempt)]
+    if len(parts) == 1:
+        parts.append(s("history.same_figures" if figures[0] == figures[1] else "history.changed_figures"))
+    return "; ".join(parts)
+
+
 def same_record(attempt: AttemptRecord, record: LeaderboardRecord) -> bool:
-    fields = attempt.model_dump(exclude={"kind", "schema_version", "collection"})
+    fields = attempt.model_dump(exclude={"kind", "schema_version", "collection", "origin"})
     return fields == record.model_dump(exclude={"kind", "schema_version"})
 
 

@@ -13,6 +13,12 @@ Every collected grade is also kept as an attempt (`AttemptRecord`: the record pl
 when it was collected, and why), whether it became the current record or not, so an instructor
 sees how a team's numbers moved (`grader history TEAM`). The leaderboard reads only the current
 records (`hw-*/*.json`); history lives one folder deeper and never reaches it.
+
+At merge, every graded attempt of the PR is collected (`collect_attempts`, fed by `grader gh
+collect-history`: each push's grade and each regrade's, verified against the API): the newest one
+of the merged commit is filed like `collect_record` files a grade; every earlier one goes to the
+history only, saying which attempt took its place and why (a newer push, or the same commit graded
+again). A submission that did not validate is kept in the history too (no entries, never filed).
 """
 
 from __future__ import annotations
@@ -129,6 +135,12 @@ def record_from_grade(grade: Grade) -> LeaderboardRecord:
         raise NotCollectableError(
             "the submission did not validate, so nothing was measured: no record is written"
         )
+    return attempt_from_grade(grade)
+
+
+def attempt_from_grade(grade: Grade) -> LeaderboardRecord:
+    """The record of any graded attempt, for the history: like `record_from_grade`, but a
+    submission that did not validate is kept too (its verdict, no entries)."""
     if grade.team is None or grade.homework is None:
         raise NotCollectableError("the grade names no team or homework: no record is written")
     if not _TEAM.match(grade.team):
@@ -213,11 +225,26 @@ class RecordRef(Model):
 
 
 class Collection(Model):
-    """What happened when the attempt was collected, and why (the `is_newer` rule, spelled out)."""
+    """What happened when the attempt was collected, and why (the `is_newer` rule, spelled out).
 
-    action: str  # created, replaced, unchanged, kept-newer
-    reason: str  # first, newer-pr, regraded, later, same, older-pr, earlier
+    An earlier attempt of a PR collected at merge (`collect_attempts`) is `superseded`: `other` is
+    the attempt that took its place, `reason` says how (`new-push`: a newer commit of the PR was
+    graded; `regraded`: the same commit was graded again). `not-filed`: the attempt is only in the
+    history (`invalid`: the submission did not validate; `not-merged`: not the merged commit's)."""
+
+    action: str  # created, replaced, unchanged, kept-newer, superseded, not-filed
+    reason: str  # first, newer-pr, regraded, later, same, older-pr, earlier, new-push, invalid, not-merged
     other: RecordRef | None = None  # the record it replaced, or the newer one that stayed
+
+
+class AttemptOrigin(Model):
+    """Which grader run graded the attempt and why it ran, as the GitHub API says (`grader gh
+    collect-history`); None for a grade collected from a file."""
+
+    trigger: str  # push (opened or pushed to), regrade (/regrade or a dispatch), merge (graded at merge)
+    run_id: int
+    run_url: str | None = None
+    artifact: str  # grade-pr<N>-<head SHA>
 
 
 class AttemptRecord(LeaderboardRecord):
@@ -225,12 +252,15 @@ class AttemptRecord(LeaderboardRecord):
     PRODUCER = "grader collect"
 
     collection: Collection
+    origin: AttemptOrigin | None = None
 
 
 @dataclass(frozen=True)
 class Collected:
     path: Path
-    action: str  # "created", "replaced", "unchanged", "kept-newer"
+    action: (
+        str  # "created", "replaced", "unchanged", "kept-newer" (and for attempts: "superseded", "not-filed")
+    )
     kept: LeaderboardRecord | None = None  # the newer record that stayed
     attempt: Path | None = None  # the attempt in the history (None: this very grade was there)
 
@@ -268,40 +298,87 @@ def attempt_path(results_dir: Path, record: LeaderboardRecord) -> Path:
     return folder / f"{when}-{pr}-{sha}-{digest}.json"
 
 
-def _keep_attempt(results_dir: Path, record: LeaderboardRecord, collection: Collection) -> Path | None:
+def _keep_attempt(
+    results_dir: Path, record: LeaderboardRecord, collection: Collection, origin: AttemptOrigin | None = None
+) -> Path | None:
     path = attempt_path(results_dir, record)
     if path.exists():  # this grade was collected before: its first collection is what happened
         return None
-    AttemptRecord(**record.model_dump(exclude={"kind", "schema_version"}), collection=collection).write(path)
+    fields = record.model_dump(exclude={"kind", "schema_version"})
+    AttemptRecord(**fields, collection=collection, origin=origin).write(path)
     return path
 
 
-def collect_record(grade: Grade, results_dir: Path) -> Collected:
+def collect_record(grade: Grade, results_dir: Path, origin: AttemptOrigin | None = None) -> Collected:
     """File the grade's record, unless a newer record of that team and homework is there; keep the
     attempt in the history either way."""
-    record = record_from_grade(grade)
+    return _file(record_from_grade(grade), results_dir, origin)
+
+
+def _file(record: LeaderboardRecord, results_dir: Path, origin: AttemptOrigin | None) -> Collected:
     path = record_path(results_dir, record.team, record.homework)
     if not path.exists():
-        attempt = _keep_attempt(results_dir, record, Collection(action="created", reason="first"))
+        attempt = _keep_attempt(results_dir, record, Collection(action="created", reason="first"), origin)
         record.write(path)
         return Collected(path, "created", attempt=attempt)
     old = LeaderboardRecord.read(path)
     reason = replacement_reason(record, old)
     if not is_newer(record, old):
         attempt = _keep_attempt(
-            results_dir, record, Collection(action="kept-newer", reason=reason, other=_ref(old))
+            results_dir, record, Collection(action="kept-newer", reason=reason, other=_ref(old)), origin
         )
         return Collected(path, "kept-newer", old, attempt=attempt)
     if path.read_text(encoding="utf-8") == record.to_json():
-        attempt = _keep_attempt(results_dir, record, Collection(action="unchanged", reason="same"))
+        attempt = _keep_attempt(results_dir, record, Collection(action="unchanged", reason="same"), origin)
         return Collected(path, "unchanged", attempt=attempt)
     # The attempt first: a job killed between the two writes leaves the history complete and the
     # current record old, which collecting the grade again repairs.
     attempt = _keep_attempt(
-        results_dir, record, Collection(action="replaced", reason=reason, other=_ref(old))
+        results_dir, record, Collection(action="replaced", reason=reason, other=_ref(old)), origin
     )
     record.write(path)
     return Collected(path, "replaced", attempt=attempt)
+
+
+@dataclass(frozen=True)
+class GradedAttempt:
+    """One graded attempt of a PR whose grade was checked against the API, and where it came from."""
+
+    grade: Grade
+    origin: AttemptOrigin | None = None
+
+
+def collect_attempts(attempts: list[GradedAttempt], results_dir: Path, head_sha: str) -> list[Collected]:
+    """File every graded attempt of one merged PR (see the module docstring), oldest first.
+
+    ``head_sha`` is the merged commit (from the API): only its newest attempt may become the current
+    record, so a grade of a commit that was never merged never reaches the leaderboard. Collecting
+    the same attempts again writes nothing (an attempt's file is named for its content). Raises
+    NotCollectableError for a grade that names no team or homework."""
+    made = sorted(
+        ((attempt_from_grade(a.grade), a.origin) for a in attempts),
+        key=lambda pair: (_moment(pair[0].source.graded_at), pair[1].run_id if pair[1] else 0),
+    )
+    # The same grade downloaded twice (two artifacts of one run) is one attempt.
+    unique = list({attempt_path(results_dir, record): (record, origin) for record, origin in made}.values())
+    at_head = [i for i, (record, _) in enumerate(unique) if record.source.head_sha == head_sha]
+    newest = at_head[-1] if at_head else None
+    outcomes: list[Collected] = []
+    for index, (record, origin) in enumerate(unique):
+        invalid = not record.entries or record.verdict is Verdict.INVALID
+        later = unique[index + 1][0] if index + 1 < len(unique) else None
+        if index == newest and not invalid:
+            outcomes.append(_file(record, results_dir, origin))
+            continue
+        if index == newest or later is None:
+            collection = Collection(action="not-filed", reason="invalid" if invalid else "not-merged")
+        else:
+            how = "regraded" if later.source.head_sha == record.source.head_sha else "new-push"
+            collection = Collection(action="superseded", reason=how, other=_ref(later))
+        attempt = _keep_attempt(results_dir, record, collection, origin)
+        path = record_path(results_dir, record.team, record.homework)
+        outcomes.append(Collected(path, collection.action, attempt=attempt))
+    return outcomes
 
 
 def collect(grade: Grade, results_dir: Path) -> Path:

@@ -40,6 +40,7 @@ COMMENT_LIMIT = 65536
 OUTPUT_LIMIT = 65535
 ANNOTATIONS_PER_REQUEST = 50
 CONTENTS_INLINE_LIMIT = 1024 * 1024  # the contents API inlines files up to 1 MB
+BLOB_PREFIX = "/_blobs/artifacts/"  # the artifact storage GitHub redirects downloads to
 
 
 class HttpError(Exception):
@@ -68,6 +69,7 @@ class Recorded:
     body: Any
     at: float  # time.monotonic() when the request arrived
     status: int = 0
+    authorized: bool = False  # it carried an Authorization header
 
 
 @dataclass
@@ -250,10 +252,13 @@ class FakeGitHub:
             body = json.loads(raw_body) if raw_body else None
         except json.JSONDecodeError:
             body = raw_body.decode("utf-8", "replace")
-        record = Recorded(method, path, query, body, time.monotonic())
+        record = Recorded(method, path, query, body, time.monotonic(), authorized="authorization" in headers)
         with self._lock:
             self.requests.append(record)
             fault = self._take(self._faults, method, path)
+        if fault is None and method == "GET" and path.startswith(BLOB_PREFIX):
+            record.status, data = self.blob_download(path)
+            return record.status, data, {"Content-Type": "application/zip"}
         if fault is not None and not fault.landed:
             record.status = fault.status
             return fault.status, fault.body, fault.headers
@@ -308,6 +313,7 @@ class FakeGitHub:
             ("GET", r"/", self._get_repo),
             ("GET", r"/pulls/(?P<n>\d+)", self._get_pull),
             ("GET", r"/pulls/(?P<n>\d+)/files", self._list_pull_files),
+            ("GET", r"/pulls/(?P<n>\d+)/commits", self._list_pull_commits),
             ("GET", r"/issues/(?P<n>\d+)/comments", self._list_comments),
             ("POST", r"/issues/(?P<n>\d+)/comments", self._create_comment),
             ("GET", r"/issues/comments/(?P<id>\d+)", self._get_comment),
@@ -326,6 +332,7 @@ class FakeGitHub:
             ("GET", r"/git/blobs/(?P<sha>[0-9a-f]{40})", self._get_blob),
             ("GET", r"/contents/(?P<path>.+)", self._get_contents),
             ("GET", r"/actions/artifacts", self._list_artifacts),
+            ("GET", r"/actions/artifacts/(?P<id>\d+)/zip", self._download_artifact),
             ("GET", r"/actions/runs/(?P<id>\d+)", self._get_run),
         ]
         return [Route(method, re.compile(pattern), handler) for method, pattern, handler in table]
@@ -472,6 +479,15 @@ class FakeGitHub:
             {"sha": "0" * 40, "additions": 1, "deletions": 0, "changes": 1, **item} for item in pull.files
         ]
         return self._page(request, files, f"/pulls/{pull.number}/files")
+
+    def _list_pull_commits(self, request: Request) -> tuple:
+        pull = self._pull(request)
+        shas = pull.commits or [pull.head_sha]
+        items = [
+            {"sha": sha, "url": self._api(f"/commits/{sha}"), "commit": {"message": f"commit {sha[:7]}"}}
+            for sha in shas
+        ]
+        return self._page(request, items, f"/pulls/{pull.number}/commits")
 
     def _list_comments(self, request: Request) -> tuple:
         number = int(request.params["n"])
@@ -705,6 +721,31 @@ class FakeGitHub:
     def _get_run(self, request: Request) -> tuple:
         return 200, self._run_json(self._run(request))
 
+    def _artifact(self, artifact_id: int) -> FakeArtifact:
+        for run in self.repo.runs.values():
+            for artifact in run.artifacts:
+                if artifact.id == artifact_id:
+                    return artifact
+        raise HttpError(404, "Not Found")
+
+    def _download_artifact(self, request: Request) -> tuple:
+        """Like GitHub: 410 for an expired artifact, else a redirect to a signed storage URL (here a
+        path of this server that needs no token: BLOB_PREFIX)."""
+        artifact = self._artifact(int(request.params["id"]))
+        if artifact.expired:
+            raise HttpError(410, "Artifact has expired")
+        # Another host, as GitHub's storage is: the client must not send the token there.
+        storage = self.url.replace("127.0.0.1", "localhost")
+        return 302, None, {"Location": f"{storage}{BLOB_PREFIX}{artifact.id}.zip?sig=fake"}
+
+    def blob_download(self, path: str) -> tuple[int, bytes]:
+        name = path[len(BLOB_PREFIX) :].removesuffix(".zip")
+        with self._lock:
+            try:
+                return 200, self._artifact(int(name)).archive
+            except (HttpError, ValueError):
+                return 404, b""
+
     def _list_artifacts(self, request: Request) -> tuple:
         name = request.query.get("name")
         found = [
@@ -730,9 +771,13 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, payload, extra = self.github.handle(self.command, self.path, headers, raw)
-        data = b"" if payload is None else json.dumps(payload).encode("utf-8")
+        if isinstance(payload, bytes):  # a download
+            data = payload
+        else:
+            data = b"" if payload is None else json.dumps(payload).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if "Content-Type" not in extra:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         for key, value in extra.items():
             self.send_header(key, value)

@@ -40,6 +40,7 @@ class FakePull:
     labels: list[str] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     template: dict[str, Any] = field(default_factory=dict)  # a real payload's pull_request, reshaped
+    commits: list[str] = field(default_factory=list)  # the PR's commits, oldest first ([] = just the head)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class FakeArtifact:
     name: str
     size_in_bytes: int = 1024
     expired: bool = False
+    archive: bytes = b""  # the zip that GET .../artifacts/<id>/zip redirects to
 
 
 @dataclass

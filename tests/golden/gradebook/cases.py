@@ -55,18 +55,42 @@ def gradebook_grades() -> list[Grade]:
     ]
 
 
+# A course README with its own text around the generated sections (plots are not drawn here).
+README = """# Model compression
+
+The course's own text, kept as it is.
+
+<!-- leaderboard:start -->
+<!-- leaderboard:end -->
+
+## Rules
+
+More of the course's text, between the two sections.
+"""
+
+
 def gradebook_files(work_dir: Path) -> dict[str, str]:
-    """Golden file name → content: the gradebook in both languages and as CSV."""
-    from grader.leaderboard import collect
+    """Golden file name → content: the gradebook in both languages and as CSV, and the README
+    with its leaderboard and gradebook sections, as `grader leaderboard` writes it."""
+    from grader.leaderboard import collect, gradebook_section, render_section
     from grader.leaderboard.gradebook import to_csv, write_gradebook
+    from grader.leaderboard.readme import GRADEBOOK, LEADERBOARD, splice
+    from grader.leaderboard.records import load_attempts, load_records
+    from grader.report.templates import find_templates, load_strings
 
     results = work_dir / "results"
     for grade in gradebook_grades():
         collect(grade, results)
     course = gradebook_course()
     out: dict[str, str] = {}
+    records, attempts = load_records(results), load_attempts(results)
     for language in ("ru", "en"):
         files = write_gradebook(results, work_dir / language, course, language=language)
         out[f"gradebook.{language}.md"] = files.markdown.read_text(encoding="utf-8")
         out["gradebook.csv"] = to_csv(files.book)
+        s = load_strings(find_templates(), language)
+        board = splice(README, render_section(records, course, language=language))
+        out[f"readme.{language}.md"] = splice(
+            board, gradebook_section(records, attempts, course, s), markers=GRADEBOOK, after=LEADERBOARD
+        )
     return out
