@@ -37,6 +37,9 @@ class TaskDeclaration(Protocol):
     label_field: ClassVar[str | None]
     default_params: ClassVar[dict[str, int | float | str | bool]]
     generates_tokens: ClassVar[bool]  # latency per generated token: timed, and claimable
+    input_roles: ClassVar[tuple[str, ...]]  # grader.input_roles: what it feeds a graph's inputs
+    main_input_roles: ClassVar[tuple[str, ...]]
+    sole_input_role: ClassVar[str | None]
 
 
 # name → "module:Class". A new task: one module in grader/harness/tasks/, one line here, one

@@ -73,6 +73,17 @@ def test_every_task_declares_its_abilities(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
+def test_input_roles_are_the_grader_vocabulary(name: str) -> None:
+    from grader.input_roles import ROLES
+
+    task = TASKS.load(name)
+    assert set(task.input_roles) <= set(ROLES), "a role the feed (grader.harness.input_roles) cannot build"
+    assert set(task.main_input_roles) <= set(task.input_roles)
+    assert bool(task.main_input_roles) is bool(task.input_roles)
+    assert task.sole_input_role is None or task.sole_input_role in task.input_roles
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
 def test_constructor_is_pure(name: str, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     task = TASKS.load(name)(missing, {"custom": 1})

@@ -139,6 +139,7 @@ def run_phase(job: PhaseJob) -> ChildReport:
             model_file=job.model_file,
             allow_code_formats=job.allow_code_formats,
             profile_dir=_profile_dir(job, backend_cls),
+            input_roles=dict(job.input_roles),
         )
         preload(pre_load_imports(backend_cls, spec))
         _quiet_libraries()

@@ -56,6 +56,7 @@ class PhaseJob(_Model):
     # latency phase of a generating task (causal-lm): time greedy generation after the forward calls
     generation: bool = False
     allow_code_formats: bool = False  # TorchScript & co.: only after an instructor allowed it
+    input_roles: dict[str, str] = {}  # the manifest's `inputs:` (grader.input_roles)
     eval: EvalJob | None = None
     cpu: int | None = None  # latency: run pinned to this CPU (grader.harness.affinity)
     result_path: str = ""  # filled in by the runner

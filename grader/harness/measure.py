@@ -135,6 +135,7 @@ class _Context:
             latency=runner.latency,
             eval=evaluation,
             allow_code_formats=self.allow_code_formats,
+            input_roles=dict(model.entry.entry.inputs),
             generation=self.generation and phase == "latency",
             cpu=cpu if phase == "latency" else None,
         )

@@ -142,6 +142,13 @@ class ModelEntry(Strict):
     transform: Transform | None = Field(
         default=None, description="A transform the grader applies at load time to a safetensors checkpoint."
     )
+    inputs: dict[str, str] = Field(
+        default_factory=dict,
+        description="ONNX / OpenVINO only: graph input name → the role the task feeds it, for inputs "
+        "the grader cannot guess by name (`features: audio_features`); see submissions/README.md for "
+        "each task's roles.",
+        examples=[{"features": "audio_features", "feature_lengths": "audio_lengths"}],
+    )
     claims: Claims = Field(default_factory=Claims)
 
     @field_validator("method", mode="before")

@@ -29,10 +29,11 @@ from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.onnx_graph import nodes as onnx_nodes
 from grader.units import human_bytes, human_mib
 from grader.validate.contents import content_findings
+from grader.validate.input_roles import graph_input_findings
 from grader.validate.onnx_loops import MAX_LOOP_TRIPS, endless_loops
 from grader.validate.read import Entry
 from grader.validate.rules import ManifestPlace, did_you_mean, first_link
-from grader.yamlio import PositionMap
+from grader.yamlio import PathKey, PositionMap
 
 _ONNX_PARSE_MAX_BYTES = 256 * 2**20
 _HF_REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94})/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,95})")
@@ -69,10 +70,13 @@ class ArtifactChecker:
         self.max_bytes = max_bytes
         self.task = task  # the manifest's task, when the course grades it: ONNX inputs are checked
         self._onnx: dict[Path, tuple[Any, str | None]] = {}
+        # the `inputs:` mapping of the entry being checked, and where it stands (grader.validate.input_roles)
+        self._inputs: tuple[dict[str, str], PathKey | None] = ({}, None)
 
     def check(self, entry: Entry) -> tuple[str | None, list[Finding]]:
         """(artifact path relative to the repository root for `path:` artifacts, findings)."""
         artifact: Artifact | None = entry.part.get("artifact")
+        self._inputs = (entry.part.get("inputs") or {}, entry.part.path_of("inputs"))
         if artifact is None:
             return None, []
         base = entry.part.path_of("artifact")
@@ -207,7 +211,10 @@ class ArtifactChecker:
                     hint="export the model again without `ep.context_enable` (no EPContext nodes)",
                 )
             )
-        findings += _unfed_inputs(model, self.task, model_file, location)
+        if not (target.is_dir() and len(list(target.glob("*.onnx"))) > 1):  # a split export: measure's
+            findings += graph_input_findings(
+                model, model_file, location, self.task, *self._inputs, self.positions
+            )
         loops = endless_loops(model)
         if loops:
             findings.append(
@@ -501,46 +508,6 @@ def _onnx_tensor_findings(model: Any, model_file: Path, location: Location) -> l
             )
         ]
     return []
-
-
-# What the harness feeds an ONNX model, per task (grader.harness.tasks: text.select_inputs and
-# common.pick_input): (inputs it requires, every input it can feed). Tasks not listed here (causal
-# LM with its cache, seq2seq, speech) feed more varied inputs and are checked when measured.
-_TEXT_INPUTS = (frozenset({"input_ids"}), frozenset({"input_ids", "attention_mask", "token_type_ids"}))
-_FED_INPUTS = {
-    "text-classification": _TEXT_INPUTS,
-    "token-classification": _TEXT_INPUTS,
-    "image-classification": (frozenset({"pixel_values"}), frozenset({"pixel_values"})),
-}
-
-
-def _unfed_inputs(model: Any, task: str | None, model_file: Path, location: Location) -> list[Finding]:
-    """Graph inputs the task's harness never provides, or a required one the graph lacks (A019)."""
-    if task not in _FED_INPUTS:
-        return []
-    required, fed = _FED_INPUTS[task]
-    constants = {tensor.name for tensor in model.graph.initializer}  # old exports list them as inputs
-    names = [i.name for i in model.graph.input if i.name not in constants]
-    if task == "image-classification" and len(names) == 1:
-        return []  # the harness feeds the only input, whatever its name (common.pick_input)
-    missing = sorted(required - set(names))
-    unfed = sorted(set(names) - fed)
-    if not missing and not unfed:
-        return []
-    problem = (f"it has no input {', '.join(missing)}" if missing else "") + (
-        ("; " if missing else "") + f"the task never feeds {', '.join(unfed[:5])}" if unfed else ""
-    )
-    return [
-        Finding(
-            code="A019",
-            location=location,
-            message=f"{model_file.name} takes inputs the {task} task cannot feed: {problem}",
-            expected=f"inputs among {', '.join(sorted(fed))}, with {', '.join(sorted(required))}",
-            found=", ".join(names) or "no inputs",
-            hint="export with the standard input names (optimum-cli export onnx, or torch.onnx.export "
-            "with input_names=[...]); inputs the grader does not feed make every phase fail",
-        )
-    ]
 
 
 def _external_locations(model: Any) -> set[str]:

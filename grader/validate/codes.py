@@ -245,6 +245,14 @@ CODES: list[CodeDoc] = [
         'Only the size of its files is measured; its latency, memory and quality claims read "not '
         'measurable here". Export to ONNX or save a safetensors checkpoint to have them verified.',
     ),
+    CodeDoc(
+        "M019",
+        "`inputs:` mapping the grader cannot use",
+        "format: onnx\ninputs: {features: audio_feature}   # the role is audio_features",
+        "Map each graph input the grader cannot guess to one of the task's roles (submissions/README.md "
+        "lists them); `inputs:` applies to `format: onnx` and `format: openvino` models, and each role "
+        "goes to one input.",
+    ),
     # --- A: artifacts (grader.validate.artifacts) -----------------------------------------------
     CodeDoc(
         "A001",
@@ -368,10 +376,13 @@ CODES: list[CodeDoc] = [
     CodeDoc(
         "A019",
         "ONNX inputs the task cannot feed",
-        "task: text-classification\n# model.onnx inputs: input_ids, attention_mask, position_ids",
-        "Export with the standard input names (optimum-cli export onnx, or torch.onnx.export with "
-        "input_names=[...]): text models take input_ids (attention_mask, token_type_ids), image models "
-        "pixel_values.",
+        "task: speech-recognition\n# model.onnx inputs: features, feature_lengths (no `inputs:` mapping)",
+        "Say in the model's entry which role each input takes: `inputs: {features: audio_features, "
+        "feature_lengths: audio_lengths}` (submissions/README.md lists each task's roles), with names the "
+        "graph really has; or export with the standard input names (optimum-cli export onnx, or "
+        "torch.onnx.export with input_names=[...]): text models take input_ids (attention_mask, "
+        "token_type_ids, position_ids), image models pixel_values, speech models input_features or "
+        "input_values.",
     ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(

@@ -19,6 +19,7 @@ from grader.validate import rules
 from grader.validate.artifacts import ArtifactChecker
 from grader.validate.claims import ClaimRules, read_claims
 from grader.validate.document import PullRequestContext, ValidatedEntry, ValidatedSubmission
+from grader.validate.input_roles import mapping_findings as input_mapping_findings
 from grader.validate.pr_rules import check_pull_request, code_formats_allowed, manifest_paths_in
 from grader.validate.read import ManifestRead, read_manifest
 from grader.validate.side_files import entry_side_files
@@ -129,6 +130,7 @@ def _check_manifest(
         )
         artifact_dir, artifact_findings = checker.check(entry)
         findings += claims.findings + artifact_findings
+        findings += input_mapping_findings(entry, graded_task, positions)
         if not any(f.is_error for f in artifact_findings):  # a refused model needs no side files
             findings += entry_side_files(entry, artifact_dir, place, positions, graded_task)
         model = entry.model

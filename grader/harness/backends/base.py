@@ -42,6 +42,8 @@ class LoadSpec:
     # onnxruntime: profile the session into this folder, so the harness can tell which execution
     # provider ran each node (the memory phase on a GPU sets it; timed phases never do)
     profile_dir: str | None = None
+    # the manifest's `inputs:`: graph input name → role (grader.input_roles), for graphs fed by role
+    input_roles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -32,6 +32,7 @@ import numpy as np
 
 from grader.fetch.safety import safe_relative_name
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
+from grader.harness.input_roles import GraphInput, InputFeed, static_dims
 from grader.harness.jobs import ProviderShare
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, nodes, subgraphs, tensors
 
@@ -96,6 +97,7 @@ class OnnxRuntimeBackend(Backend):
         self._inputs: dict[str, Any] = {}
         self._outputs: list[str] = []
         self._bound: _Bound | None = None
+        self._feed: InputFeed | None = None  # each graph input's role (grader.harness.input_roles)
 
     @classmethod
     def pre_load_imports(cls, spec: Any) -> list[str]:
@@ -177,6 +179,11 @@ class OnnxRuntimeBackend(Backend):
         self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         check_providers_started(self._session.get_providers(), providers)
         self._inputs = {i.name: i for i in self._session.get_inputs()}
+        self._feed = InputFeed.for_task(
+            self.spec.task,
+            [GraphInput(i.name, static_dims(i.shape)) for i in self._session.get_inputs()],
+            self.spec.input_roles,
+        )
         self._outputs = [o.name for o in self._session.get_outputs()]
         notes = [
             f"onnxruntime {ort.__version__}, graph optimisation ORT_ENABLE_ALL, sequential execution, "
@@ -228,9 +235,11 @@ class OnnxRuntimeBackend(Backend):
         return provider_shares(read_profile(Path(profile))) if profile else []
 
     def input_names(self) -> list[str]:
-        return list(self._inputs)
+        return self._feed.names() if self._feed is not None else list(self._inputs)
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | _Bound:
+        if self._feed is not None:  # the task's arrays by role → by graph input name
+            inputs = self._feed.feed(inputs)
         missing = [name for name in self._inputs if name not in inputs]
         if missing:
             raise ValueError(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from grader.harness.backends.base import Backend, LoadInfo, LoadSpec, NotMeasurable
+from grader.harness.input_roles import GraphInput, InputFeed
 
 IR_SUFFIX = ".xml"
 ONNX_SUFFIX = ".onnx"
@@ -78,6 +79,7 @@ class OpenVinoBackend(Backend):
         self._request: Any = None
         self._inputs: dict[str, np.dtype] = {}
         self._outputs: list[str] = []
+        self._feed: InputFeed | None = None  # each graph input's role (grader.harness.input_roles)
 
     @classmethod
     def pre_load_imports(cls, spec: LoadSpec) -> list[str]:
@@ -128,6 +130,11 @@ class OpenVinoBackend(Backend):
             for port in self._compiled.inputs
         }
         self._outputs = [_port_name(port, i) for i, port in enumerate(self._compiled.outputs)]
+        self._feed = InputFeed.for_task(
+            self.spec.task,
+            [GraphInput(port.get_any_name(), _dims(port)) for port in self._compiled.inputs],
+            self.spec.input_roles,
+        )
         settings = self.runtime_settings()
         info.notes.append(
             f"OpenVINO {ov.get_version().split('-')[0]}, CPU plugin: "
@@ -142,9 +149,11 @@ class OpenVinoBackend(Backend):
         return {key: _setting_text(self._compiled.get_property(key)) for key in self.compile_config()}
 
     def input_names(self) -> list[str]:
-        return list(self._inputs)
+        return self._feed.names() if self._feed is not None else list(self._inputs)
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._feed is not None:  # the task's arrays by role → by graph input name
+            inputs = self._feed.feed(inputs)
         missing = [name for name in self._inputs if name not in inputs]
         if missing:
             raise ValueError(
@@ -187,6 +196,14 @@ def _setting_text(value: Any) -> str:
     if hasattr(value, "get_type_name"):
         return str(value.get_type_name())
     return str(getattr(value, "name", value))
+
+
+def _dims(port: Any) -> tuple[int | None, ...] | None:
+    """An input's static size per axis (None: dynamic), or None when its rank is dynamic."""
+    shape = port.get_partial_shape()
+    if shape.rank.is_dynamic:
+        return None
+    return tuple(d.get_length() if d.is_static else None for d in shape)
 
 
 def _port_name(port: Any, index: int) -> str:

@@ -78,6 +78,12 @@ class Task(ABC):
     # The transformers AutoModelFor... classes that can carry the task's head, tried in order by
     # the transformers backend: the task owns its head.
     model_heads: ClassVar[tuple[str, ...]] = ()
+    # The input roles (grader.input_roles.ROLES) the task feeds an exported graph, the ones of which
+    # a graph must take at least one, and the role of a graph's only input whatever its name. A
+    # task that declares none feeds its graphs by their input names only, and takes no `inputs:`.
+    input_roles: ClassVar[tuple[str, ...]] = ()
+    main_input_roles: ClassVar[tuple[str, ...]] = ()
+    sole_input_role: ClassVar[str | None] = None
 
     def __init__(self, model_dir: Path, params: Mapping[str, Any] | None = None) -> None:
         """Pure: stores what it is given. ``model_dir`` holds config / tokenizer / preprocessor files."""

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 class ImageClassification(ClassificationTask):
     name = "image-classification"
     model_heads = ("AutoModelForImageClassification",)
+    input_roles = ("pixels",)
+    main_input_roles = ("pixels",)
+    sole_input_role = "pixels"  # the harness feeds the only input, whatever its name (pick_input)
     metrics = {
         "accuracy": ACCURACY,
         "macro_precision": MACRO_PRECISION,

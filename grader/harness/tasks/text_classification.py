@@ -18,6 +18,8 @@ from grader.harness.tasks.text import LATENCY_TEXT, TextTask, select_inputs
 class TextClassification(TextTask, ClassificationTask):
     name = "text-classification"
     model_heads = ("AutoModelForSequenceClassification",)
+    input_roles = ("token_ids", "attention_mask", "token_type_ids", "position_ids")
+    main_input_roles = ("token_ids",)
     metrics = {"accuracy": ACCURACY, "macro_f1": MACRO_F1, "mcc": MCC}
     primary = "accuracy"
     fields = ("text", "label")

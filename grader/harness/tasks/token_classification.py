@@ -25,6 +25,8 @@ OUTSIDE = "O"
 class TokenClassification(TextTask, Task):
     name = "token-classification"
     model_heads = ("AutoModelForTokenClassification",)
+    input_roles = ("token_ids", "attention_mask", "token_type_ids", "position_ids")
+    main_input_roles = ("token_ids",)
     metrics = {
         "entity_f1": MetricInfo("higher", True, "Entity F1", "F1 по сущностям"),
         "entity_precision": MetricInfo(
