@@ -255,3 +255,54 @@ def test_features_follow_the_layout_and_frame_count_the_graph_declares() -> None
         feed_of((None, 80, None)).feed(inputs)
     with pytest.raises(ValueError, match="at most 4 frames"):
         feed_of((None, N_MELS, 4)).feed(inputs)
+
+
+def test_openvino_feeds_the_same_graph_by_role(repo: Path, course: Course) -> None:
+    """The OpenVINO backend (reading the ONNX file through its frontend) transcribes as PyTorch does."""
+    backends = pytest.importorskip("grader.harness.backends.openvino")
+    if backends.OpenVinoBackend.unavailable_reason("cpu"):
+        pytest.skip("OpenVINO is not installed")
+    from grader.harness.backends.base import LoadSpec
+    from grader.harness.tasks.speech_recognition import SpeechRecognition
+
+    folder = repo / "submissions" / "speech" / "hw-2" / "gigaam"
+    roles = {"features": "audio_features", "feature_lengths": "audio_lengths"}
+    spec = LoadSpec(folder, "openvino", task="speech-recognition", input_roles=roles)
+    data = load_eval_data("asr", course, repo)
+    with backends.OpenVinoBackend(spec) as backend:
+        assert backend.input_names() == ["input_features", "audio_lengths"]
+        hypotheses = SpeechRecognition(folder).transcribe(backend, [i["audio"] for i in data.items], 2)
+    assert hypotheses == reference_wer(repo, course)[1]
+
+
+def test_position_ids_are_counted_for_a_text_graph_that_takes_them(tmp_path: Path) -> None:
+    """A real onnxruntime session over a graph that returns its position_ids: the grader builds them."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from grader.harness.backends.base import LoadSpec
+    from grader.harness.backends.onnxruntime import OnnxRuntimeBackend
+
+    names = ["input_ids", "attention_mask", "position_ids"]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Add", ["input_ids", "position_ids"], ["summed"]),
+            helper.make_node("Identity", ["position_ids"], ["logits"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"]) for name in names],
+        [
+            helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "tokens"])
+            for n in ("logits", "summed")
+        ],
+    )
+    onnx.save_model(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "model.onnx")
+    )
+    ids = np.array([[5, 6, 7, 8], [1, 2, 3, 0]], dtype=np.int64)
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    with OnnxRuntimeBackend(LoadSpec(tmp_path, "onnx", task="text-classification")) as backend:
+        assert backend.input_names() == names
+        outputs = backend.to_numpy(backend.run(backend.prepare(inputs)))
+    np.testing.assert_array_equal(outputs["logits"], [[0, 1, 2, 3], [0, 1, 2, 3]])
+    np.testing.assert_array_equal(outputs["summed"], ids + np.arange(4))
