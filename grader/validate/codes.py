@@ -246,6 +246,14 @@ CODES: list[CodeDoc] = [
         'measurable here". Export to ONNX or save a safetensors checkpoint to have them verified.',
     ),
     CodeDoc(
+        "M018",
+        "Quality metric the course's settings do not measure",
+        "task: causal-lm\nquality:\n  bleu: 0.21      # the course's causal-lm names no prompt set",
+        "BLEU and chrF of causal-lm are measured on a prompt set that course.yaml names "
+        "(`tasks.causal-lm.params.prompts`, e.g. qa-ru). Remove the claim, or set `params: {prompts: "
+        "qa-en}` in the manifest where the course allows it.",
+    ),
+    CodeDoc(
         "M019",
         "`inputs:` mapping the grader cannot use",
         "format: onnx\ninputs: {features: audio_feature}   # the role is audio_features",
@@ -284,7 +292,8 @@ CODES: list[CodeDoc] = [
         "Files do not fit the format",
         "format: safetensors\nartifact:\n  path: model.onnx",
         "safetensors: a folder with config.json and *.safetensors; onnx and tensorrt: an .onnx file "
-        "or a folder with one; openvino: model.xml with model.bin beside it; torchscript: one .pt file.",
+        "or a folder with one (onnx also Optimum's split encoder-decoder folder, A022); openvino: "
+        "model.xml with model.bin beside it; torchscript: one .pt file.",
     ),
     CodeDoc(
         "A006",
@@ -347,9 +356,10 @@ CODES: list[CodeDoc] = [
     CodeDoc(
         "A015",
         "Quantization the grader does not load",
-        'config.json: {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}',
-        "Quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX or OpenVINO "
-        "export; bitsandbytes quantizes at load time, so there is no quantized file to grade.",
+        'config.json: {"quantization_config": {"quant_method": "hqq", "nbits": 4}}',
+        "Quantize with GPTQ or AWQ (gptqmodel), compressed-tensors or bitsandbytes (`load_in_8bit` / "
+        "`load_in_4bit`, then `save_pretrained`), or submit an ONNX or OpenVINO export. A bitsandbytes "
+        "config that sets both or neither of load_in_8bit and load_in_4bit is refused too.",
     ),
     CodeDoc(
         "A016",
@@ -382,7 +392,34 @@ CODES: list[CodeDoc] = [
         "graph really has; or export with the standard input names (optimum-cli export onnx, or "
         "torch.onnx.export with input_names=[...]): text models take input_ids (attention_mask, "
         "token_type_ids, position_ids), image models pixel_values, speech models input_features or "
-        "input_values.",
+        "input_values, a detector one image batch [batch, 3, S, S].",
+    ),
+    CodeDoc(
+        "A020",
+        "ONNX detector output is not a YOLO layout",
+        "task: object-detection\n# config.json id2label: 3 classes; model.onnx output0: [1, 5, 8400]",
+        "Export with ultralytics (format='onnx', optionally nms=True) or YOLOv5's export.py: the first "
+        "output must be [batch, 4 + C, N], [batch, N, 5 + C] or [batch, N, 6], with C the classes of "
+        "config.json's id2label.",
+    ),
+    CodeDoc(
+        "A021",
+        "bitsandbytes checkpoint not measurable on this machine (warning)",
+        'config.json: {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}\n'
+        "# and bitsandbytes is not installed (or older than 0.46.1) where `grader validate` ran",
+        "Install bitsandbytes >= 0.46.1 where the model is measured (`pip install "
+        "'compression-grader[quant]'`): it runs LLM.int8 and NF4/FP4 on CPU and CUDA. Without it only "
+        'the size is measured; latency, memory and quality claims read "not measurable here".',
+    ),
+    CodeDoc(
+        "A022",
+        "Split encoder-decoder ONNX export with a graph missing",
+        "format: onnx\nartifact: {path: onnx/}   # onnx/ holds decoder_model.onnx and "
+        "decoder_with_past_model.onnx, no encoder_model.onnx",
+        "Submit the whole folder `optimum-cli export onnx` writes: encoder_model.onnx with "
+        "decoder_model.onnx (and decoder_with_past_model.onnx, for decoding from past key values) or "
+        "with decoder_model_merged.onnx, their external data and the side files; `path:` names the "
+        "folder, not one of its graphs.",
     ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(
