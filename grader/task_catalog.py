@@ -37,7 +37,6 @@ class TaskDeclaration(Protocol):
     label_field: ClassVar[str | None]
     default_params: ClassVar[dict[str, int | float | str | bool]]
     generates_tokens: ClassVar[bool]  # latency per generated token: timed, and claimable
-    metric_params: ClassVar[dict[str, str]]  # metric → the param it needs set (causal-lm's bleu: prompts)
     input_roles: ClassVar[tuple[str, ...]]  # grader.input_roles: what it feeds a graph's inputs
     main_input_roles: ClassVar[tuple[str, ...]]
     sole_input_role: ClassVar[str | None]

@@ -52,10 +52,7 @@ def test_declarations_are_consistent(name: str) -> None:
         for info in task.metrics.values()
     )
     assert all(info.label_en and info.label_ru for info in task.metrics.values())
-    # Every field optional only where a task takes two kinds of set and checks the kind it uses
-    # (causal-lm: a text set for perplexity, a prompt set of questions and answers for BLEU / chrF).
-    assert task.fields or task.optional_fields
-    assert task.label_field is None or task.label_field in task.fields
+    assert task.fields and (task.label_field is None or task.label_field in task.fields)
     assert not set(task.fields) & set(task.optional_fields)
     assert all(isinstance(v, int | float | str | bool) for v in task.default_params.values())
 

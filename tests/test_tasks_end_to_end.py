@@ -6,7 +6,8 @@ For each task the quality figure the grader reports equals one computed here ind
 (transformers' own tokenizers, feature extractors, `generate` and loss; sacreBLEU, seqeval,
 jiwer), and the ONNX export scores the same as its checkpoint: classification metrics exactly,
 perplexity within 1e-3 relative. Where a backend cannot run part of a task (generation through
-onnxruntime, a split encoder/decoder export) the result says why, as NOT_MEASURABLE. A model's
+onnxruntime, an encoder graph without its decoder) the result says why, as NOT_MEASURABLE; a split
+encoder-decoder export (Optimum's layout) scores what its checkpoint scores. A model's
 quality figure is the same measured alone and interleaved with its baseline; causal-lm latency
 children also time generation, and a `ms/token` claim is checked against it.
 """
@@ -26,12 +27,12 @@ import torch
 import yaml
 from harness_support import FAST_LATENCY
 from private_support import leaked
+from split_export import export_split
 from task_models import (
     PARAMS,
     TASKS,
     TaskModel,
     build,
-    export_onnx,
     export_openvino,
     has_openvino,
     shipped,
@@ -600,116 +601,62 @@ def test_quality_is_the_same_measured_alone_or_interleaved(
 # --- what a backend cannot run says why --------------------------------------------------------------------
 
 
-def test_a_split_encoder_decoder_export_says_why_it_cannot_be_run(
+def test_a_split_encoder_decoder_export_is_graded_end_to_end(
     graded: Any, repo: Path, course: Course, runner: Runner
 ) -> None:
-    """Optimum's layout (encoder_model.onnx + decoder_model.onnx): the folder is refused at
-    validation, and either half pointed at alone is NOT_MEASURABLE, with how to export instead;
-    never a crash, never a silent gap."""
+    """Optimum's layout (encoder_model.onnx, decoder_model.onnx, decoder_with_past_model.onnx) is
+    validated and measured through onnxruntime sessions of its graphs, and scores what its
+    checkpoint scores; a decoder pointed at alone is refused at validation (A022), an encoder alone
+    is NOT_MEASURABLE with how to export instead; never a crash, never a silent gap."""
     result: Graded = graded("seq2seq")
     split = hw_dir(repo, "seq2seq") / "split"
-    _export_halves(result.model, split)
-    folder = [
-        {"name": "checkpoint", "artifact": {"path": "seq2seq/model/"}},
-        {"name": "split", "method": "export", "artifact": {"path": "split/"}, "format": "onnx"},
-    ]
+    export_split(result.model.load(), result.model.folder, split, audio=False, with_past=True)
+    checkpoint = {"name": "checkpoint", "artifact": {"path": "seq2seq/model/"}}
+
+    def entry(name: str, path: str) -> dict[str, Any]:
+        return {"name": name, "method": "export", "artifact": {"path": path}, "format": "onnx"}
+
     path = hw_dir(repo, "seq2seq") / "submission.yaml"
-    manifest = {"team": TEAMS["seq2seq"], "homework": HOMEWORK, "task": "seq2seq", "baseline": folder[0]}
-    path.write_text(yaml.safe_dump(manifest | {"models": folder[1:]}, sort_keys=False), encoding="utf-8")
+    manifest = {"team": TEAMS["seq2seq"], "homework": HOMEWORK, "task": "seq2seq", "baseline": checkpoint}
+    lone = manifest | {"models": [entry("decoder", "split/decoder_model.onnx")]}
+    path.write_text(yaml.safe_dump(lone, sort_keys=False), encoding="utf-8")
     refused = validate_manifest(path, course, repo)
     (finding,) = [f for f in refused.findings if f.is_error]
-    assert finding.code == "A005" and "split encoder/decoder export" in finding.message
-    assert "torch.onnx.export" in finding.hint and finding.location.line is not None
+    assert finding.code == "A022" and "`path: split/`" in finding.message
+    assert "optimum-cli export onnx" in finding.hint and finding.location.line is not None
 
-    halves = [
-        folder[0],
-        {
-            "name": "encoder",
-            "method": "export",
-            "artifact": {"path": "split/encoder_model.onnx"},
-            "format": "onnx",
-        },
-        {
-            "name": "decoder",
-            "method": "export",
-            "artifact": {"path": "split/decoder_model.onnx"},
-            "format": "onnx",
-        },
-    ]
+    entries = [checkpoint, entry("split", "split/"), entry("encoder", "split/encoder_model.onnx")]
     run = measure_submission(
-        submit(repo, course, "seq2seq", halves), course, repo, cache_dir=repo / ".cache", runner=runner
+        submit(repo, course, "seq2seq", entries), course, repo, cache_dir=repo / ".cache", runner=runner
     )
-    assert run.model("baseline").status is Status.OK  # type: ignore[union-attr]
-    for key, words in (("models[0]", "takes no decoder_input_ids"), ("models[1]", "decoder half")):
-        m = run.model(key)
-        assert m is not None and m.status is Status.NOT_MEASURABLE, (key, m and m.phases)
-        assert m.quality is None
-        (quality,) = [p for p in m.phases if p.phase == "quality"]
-        assert quality.status is Status.NOT_MEASURABLE
-        assert words in quality.reason and "torch.onnx.export" in quality.reason, quality.reason
+    baseline, whole, encoder = (run.model(k) for k in ("baseline", "models[0]", "models[1]"))
+    assert baseline is not None and baseline.status is Status.OK and baseline.quality is not None
+    assert whole is not None and whole.status is Status.OK, whole and whole.phases
+    assert whole.quality is not None and whole.quality.metrics == baseline.quality.metrics
+    cpu, graphs = (
+        whole.devices["cpu"],
+        ("encoder_model.onnx", "decoder_model.onnx", "decoder_with_past_model.onnx"),
+    )
+    assert cpu.latency is not None and cpu.memory is not None and cpu.load is not None
+    assert any("later tokens decoded from past key values" in note for note in cpu.load.notes)
+    assert cpu.load.as_run_bytes == sum(_initializer_bytes(split / name) for name in graphs)  # every session
+    assert whole.size is not None
+    assert whole.size.weights_bytes == sum((split / name).stat().st_size for name in graphs)  # all graphs
+    assert encoder is not None and encoder.status is Status.NOT_MEASURABLE and encoder.quality is None
+    (quality,) = [p for p in encoder.phases if p.phase == "quality"]
+    assert quality.status is Status.NOT_MEASURABLE
+    assert "takes no decoder_input_ids" in quality.reason and "optimum-cli" in quality.reason
     grade = verify(run, course)
-    for key in ("models[0]", "models[1]"):
-        entry = next(e for e in grade.entries if e.key == key)
-        (check,) = [c for c in entry.checks if c.metric.startswith("quality.")]
-        assert check.status is MetricStatus.NOT_MEASURABLE and "torch.onnx.export" in check.reason
+    (entry_grade,) = [e for e in grade.entries if e.key == "models[1]"]
+    check = next(c for c in entry_grade.checks if c.metric.startswith("quality."))
+    assert check.status is MetricStatus.NOT_MEASURABLE and "optimum-cli" in check.reason
 
 
-def _export_halves(model: TaskModel, split: Path) -> None:
-    """T5 exported the way Optimum splits it: the encoder over (input_ids, attention_mask), and the
-    decoder with the LM head over (input_ids, encoder_hidden_states)."""
-    network = model.load()
+def _initializer_bytes(path: Path) -> int:
+    import onnx
+    from onnx import numpy_helper
 
-    class Encoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.network = network
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-            return _Output(
-                self.network.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            )
-
-    class Decoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.network = network
-
-        def forward(self, input_ids: torch.Tensor, encoder_hidden_states: torch.Tensor) -> Any:
-            hidden = self.network.decoder(
-                input_ids=input_ids, encoder_hidden_states=encoder_hidden_states, use_cache=False
-            ).last_hidden_state
-            return _Output(self.network.lm_head(hidden))
-
-    ids = np.full((1, 5), 5, dtype=np.int64)
-    export_onnx(
-        Encoder().eval(),
-        model.folder,
-        split / "encoder",
-        {"input_ids": ids, "attention_mask": np.ones_like(ids)},
-        {"input_ids": {0: "batch", 1: "source"}, "attention_mask": {0: "batch", 1: "source"}},
-    )
-    export_onnx(
-        Decoder().eval(),
-        model.folder,
-        split / "decoder",
-        {
-            "input_ids": np.zeros((1, 2), dtype=np.int64),
-            "encoder_hidden_states": np.zeros((1, 5, network.config.d_model), dtype=np.float32),
-        },
-        {"input_ids": {0: "batch", 1: "target"}, "encoder_hidden_states": {0: "batch", 1: "source"}},
-    )
-    for half in ("encoder", "decoder"):
-        (split / half / "model.onnx").rename(split / f"{half}_model.onnx")
-        for path in (split / half).iterdir():
-            path.replace(split / path.name)
-        (split / half).rmdir()
-
-
-class _Output:
-    """What the export wrapper reads `.logits` from."""
-
-    def __init__(self, logits: torch.Tensor) -> None:
-        self.logits = logits
+    return sum(numpy_helper.to_array(t).nbytes for t in onnx.load(str(path)).graph.initializer)
 
 
 # --- private eval sets through the real harness -------------------------------------------------------------

@@ -37,9 +37,9 @@ GENERATED: dict[str, Callable[[], bytes]] = {
 }
 
 
-# Files and folders written by hand (lm-*.txt, qa-*.jsonl) or by tools CI does not have (asr-*: eSpeak NG, see
+# Files and folders written by hand (lm-*.txt) or by tools CI does not have (asr-*: eSpeak NG, see
 # grader/data/speech.py): pinned in SHA256SUMS, not regenerated.
-STATIC = ["lm-ru.txt", "lm-en.txt", "qa-ru.jsonl", "qa-en.jsonl", "asr-en", "asr-ru"]
+STATIC = ["lm-ru.txt", "lm-en.txt", "asr-en", "asr-ru"]
 
 
 def shipped_files(folder: Path = DATA_DIR) -> list[str]:

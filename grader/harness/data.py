@@ -244,8 +244,6 @@ SHIPPED: dict[str, ShippedFile] = {
     "ner-en": ShippedFile("ner-en.jsonl", NER_TAGS),
     "lm-ru": ShippedFile("lm-ru.txt"),
     "lm-en": ShippedFile("lm-en.txt"),
-    "qa-ru": ShippedFile("qa-ru.jsonl"),
-    "qa-en": ShippedFile("qa-en.jsonl"),
     "translation-en-ru": ShippedFile("translation-en-ru.jsonl"),
     "asr-en": ShippedFile("asr-en"),
     "asr-ru": ShippedFile("asr-ru"),

@@ -23,6 +23,7 @@ from grader.file_kinds import ENGINE_SUFFIXES, PICKLE_SUFFIXES, is_lfs_pointer
 from grader.findings import Finding, Location
 from grader.formats import find_spec
 from grader.formats.base import Listing
+from grader.formats.onnx import split_graphs
 from grader.formats.safetensors import SAVE_HINT
 from grader.manifest.model import Artifact
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
@@ -115,9 +116,12 @@ class ArtifactChecker:
             findings += content_findings(scan.root, scan.files, fmt, location, _pointers(scan))
         extra_bytes = 0
         spec = find_spec(fmt)
-        if model_file is not None and spec is not None and spec.onnx_graph and _worth_parsing(model_file):
-            onnx_findings, extra_bytes = self._check_onnx(model_file, target, location)
-            findings += onnx_findings
+        graphs = (split_graphs(target) or [model_file]) if model_file is not None else []
+        for graph in graphs:  # a split encoder-decoder export: every graph it runs
+            if spec is not None and spec.onnx_graph and _worth_parsing(graph):
+                onnx_findings, graph_extra = self._check_onnx(graph, target, location)
+                findings += onnx_findings
+                extra_bytes += graph_extra
         total = scan.total_bytes + extra_bytes
         if total > self.max_bytes:
             findings.append(

@@ -137,6 +137,12 @@ class Backend(ABC):
         the backend only runs whole sequences. Generation is timed only with a KV cache."""
         return None
 
+    def encoder_decoder(self) -> Any | None:
+        """An encoder-decoder model split into graphs (grader.harness.backends.onnx_split: the
+        encoder once, then decoder steps with their key / value cache) that a generating task drives
+        step by step, or None where the backend runs one forward pass per call."""
+        return None
+
     def synchronize(self) -> None:  # noqa: B027 - CPU backends have nothing to wait for
         """Block until the device has finished the queued work (CPU backends: nothing to do)."""
 

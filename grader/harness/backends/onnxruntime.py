@@ -26,15 +26,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from grader.fetch.safety import safe_relative_name
+from grader.formats.onnx import SplitExport, split_export
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
 from grader.harness.input_roles import GraphInput, InputFeed, static_dims
 from grader.harness.jobs import ProviderShare
 from grader.onnx_graph import ORT_DOMAINS, custom_ops, nodes, subgraphs, tensors
+
+if TYPE_CHECKING:
+    from grader.harness.backends.onnx_split import SplitEncoderDecoder
 
 PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider"]}  # what a device needs
 CPU = "CPUExecutionProvider"
@@ -98,6 +102,7 @@ class OnnxRuntimeBackend(Backend):
         self._outputs: list[str] = []
         self._bound: _Bound | None = None
         self._feed: InputFeed | None = None  # each graph input's role (grader.harness.input_roles)
+        self._split: SplitEncoderDecoder | None = None  # a split encoder-decoder export's sessions
 
     @classmethod
     def pre_load_imports(cls, spec: Any) -> list[str]:
@@ -139,45 +144,24 @@ class OnnxRuntimeBackend(Backend):
         if not candidates:
             raise NotMeasurable("no .onnx file in the artifact folder")
         names = ", ".join(p.name for p in candidates)
-        if any(p.name.startswith("encoder_model") for p in candidates) and any(
-            p.name.startswith("decoder_") for p in candidates
-        ):  # Optimum's seq2seq / speech-to-text layout: the decoding loop lives outside the graphs
+        split = split_export(p.name for p in candidates)  # complete ones never get here (load)
+        if split is not None:
+            problem = split if isinstance(split, str) else split.missing
             raise NotMeasurable(
-                f"the folder holds a split encoder/decoder export ({names}), which the grader cannot "
-                "run yet: it decodes through one graph that takes the encoder inputs and "
-                "decoder_input_ids and returns logits; export the whole model in one ONNX file "
-                "(torch.onnx.export with use_cache=False), or submit the safetensors checkpoint"
+                f"the folder holds an incomplete split encoder-decoder export ({names}): {problem}"
             )
         raise NotMeasurable(
             f"the folder holds several .onnx files ({names}); point `path:` at the one to grade"
         )
 
     def load(self) -> LoadInfo:
-        import onnx
         import onnxruntime as ort
 
+        split = self._split_graphs()
+        if split:
+            return self._load_split(split)
         path = self.model_path()
-        try:
-            proto = onnx.load(str(path), load_external_data=False)
-        except Exception as error:  # protobuf raises DecodeError & co.
-            raise ValueError(
-                f"{path.name} is not a valid ONNX model: {type(error).__name__}: {error}"
-            ) from None
-        check_domains(proto)
-        check_external_data(proto, path.parent)
-        self._check_runnable(ort)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.spec.intra_op_threads
-        options.inter_op_num_threads = self.spec.inter_op_threads
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: warnings would bury the stderr tail of a failure
-        if self.spec.profile_dir:
-            options.enable_profiling = True
-            options.profile_file_prefix = str(Path(self.spec.profile_dir) / f"onnxruntime-{os.getpid()}")
-        providers = execution_providers(self.spec.device, self.spec.format, proto, path.parent)
-        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        check_providers_started(self._session.get_providers(), providers)
+        proto, providers = self._open(path)
         self._inputs = {i.name: i for i in self._session.get_inputs()}
         self._feed = InputFeed.for_task(
             self.spec.task,
@@ -197,6 +181,87 @@ class OnnxRuntimeBackend(Backend):
             providers=list(self._session.get_providers()),
             notes=notes,
         )
+
+    def _split_graphs(self) -> dict[str, Path]:
+        """Role → graph of a complete split encoder-decoder export in the artifact folder (format
+        onnx, a folder artifact), else nothing."""
+        folder = Path(self.spec.model_dir)
+        if self.spec.format != "onnx" or self.spec.model_file or not folder.is_dir():
+            return {}
+        split = split_export(sorted(p.name for p in folder.iterdir() if p.is_file()))
+        if not isinstance(split, SplitExport) or split.missing:
+            return {}
+        roles = {"encoder": split.encoder}
+        roles |= (
+            {"decoder": split.decoder, "with_past": split.with_past}
+            if split.decoder
+            else {"merged": split.merged}
+        )
+        return {role: folder / name for role, name in roles.items() if name}
+
+    def _load_split(self, graphs: dict[str, Path]) -> LoadInfo:
+        """A session per graph (grader.harness.backends.onnx_split), each checked and opened as a
+        single graph is."""
+        import onnxruntime as ort
+
+        from grader.harness.backends.onnx_split import SplitEncoderDecoder
+
+        protos: dict[Path, Any] = {}
+        providers: list[tuple[str, dict[str, str]]] = []
+
+        def session(path: Path) -> Any:
+            nonlocal providers
+            protos[path], providers = self._open(path)
+            return self._session
+
+        self._split = SplitEncoderDecoder.open(graphs, session)
+        self._session = None  # every session lives in the split model
+        self._outputs = ["logits"]
+        running = self._split.graphs
+        notes = [
+            f"onnxruntime {ort.__version__}, graph optimisation ORT_ENABLE_ALL, sequential execution, "
+            f"intra_op {self.spec.intra_op_threads}, inter_op {self.spec.inter_op_threads}",
+            self._split.describe(),
+        ]
+        if self.spec.device != "cpu":
+            notes.append(gpu_note(providers) + "; the split graphs exchange numpy arrays (host copies timed)")
+        started = [p for g in running for p in g.session.get_providers()]
+        return LoadInfo(
+            as_run_bytes=sum(initializer_bytes(protos[g.path]) for g in running),
+            providers=list(dict.fromkeys(started)),
+            notes=notes,
+        )
+
+    def _open(self, path: Path) -> tuple[Any, list[tuple[str, dict[str, str]]]]:
+        """Check ``path`` without its weights, then open its session as self._session: (its graph, the
+        providers asked for)."""
+        import onnx
+        import onnxruntime as ort
+
+        try:
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as error:  # protobuf raises DecodeError & co.
+            raise ValueError(
+                f"{path.name} is not a valid ONNX model: {type(error).__name__}: {error}"
+            ) from None
+        check_domains(proto)
+        check_external_data(proto, path.parent)
+        self._check_runnable(ort)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.spec.intra_op_threads
+        options.inter_op_num_threads = self.spec.inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: warnings would bury the stderr tail of a failure
+        if self.spec.profile_dir:
+            options.enable_profiling = True
+            # one file per graph: a split export's sessions start within the same second
+            prefix = f"onnxruntime-{os.getpid()}-{path.stem}"
+            options.profile_file_prefix = str(Path(self.spec.profile_dir) / prefix)
+        providers = execution_providers(self.spec.device, self.spec.format, proto, path.parent)
+        self._session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        check_providers_started(self._session.get_providers(), providers)
+        return proto, providers
 
     def _check_runnable(self, ort: Any) -> None:
         """Refuse a device / format this onnxruntime cannot run, with the reason, before any session."""
@@ -229,15 +294,24 @@ class OnnxRuntimeBackend(Backend):
         """Which execution provider ran each node so far (needs LoadSpec.profile_dir; ends profiling)."""
         from grader.harness.gpu import provider_shares, read_profile
 
+        if self._split is not None and self.spec.profile_dir:
+            return provider_shares(self._split.end_profiling())
         if self._session is None or not self.spec.profile_dir:
             return []
         profile = self._session.end_profiling()
         return provider_shares(read_profile(Path(profile))) if profile else []
 
     def input_names(self) -> list[str]:
+        if self._split is not None:
+            return self._split.input_names()
         return self._feed.names() if self._feed is not None else list(self._inputs)
 
+    def encoder_decoder(self) -> SplitEncoderDecoder | None:
+        return self._split
+
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | _Bound:
+        if self._split is not None:  # each graph takes its own inputs (onnx_split.Graph.run types them)
+            return {name: np.asarray(array) for name, array in inputs.items()}
         if self._feed is not None:  # the task's arrays by role → by graph input name
             inputs = self._feed.feed(inputs)
         missing = [name for name in self._inputs if name not in inputs]
@@ -246,11 +320,7 @@ class OnnxRuntimeBackend(Backend):
                 f"the model needs input(s) {', '.join(missing)}, which the task does not provide "
                 f"(it provides {', '.join(inputs) or 'nothing'}); export the model with the task's inputs"
             )
-        feed = {}
-        for name, meta in self._inputs.items():
-            dtype = _ORT_TYPES.get(meta.type)
-            array = np.asarray(inputs[name])
-            feed[name] = np.ascontiguousarray(array, dtype=dtype) if dtype is not None else array
+        feed = typed_feed(self._inputs, inputs)
         device = self._binding_device()
         return feed if device is None else self._bind(feed, device)
 
@@ -268,6 +338,8 @@ class OnnxRuntimeBackend(Backend):
         return _Bound(binding, values)
 
     def run(self, prepared: dict[str, np.ndarray] | _Bound) -> list[Any]:
+        if self._split is not None and isinstance(prepared, dict):
+            return [self._split.forward(prepared)]
         if isinstance(prepared, _Bound):
             self._session.run_with_iobinding(prepared.binding)
             self._bound = prepared
@@ -289,6 +361,17 @@ class OnnxRuntimeBackend(Backend):
     def close(self) -> None:
         self._bound = None
         self._session = None
+        self._split = None
+
+
+def typed_feed(declared: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``declared`` inputs (name → NodeArg) from ``inputs``, contiguous, in the declared dtypes."""
+    feed = {}
+    for name, meta in declared.items():
+        dtype = _ORT_TYPES.get(meta.type)
+        array = np.asarray(inputs[name])
+        feed[name] = np.ascontiguousarray(array, dtype=dtype) if dtype is not None else array
+    return feed
 
 
 # --- providers -------------------------------------------------------------------------------------

@@ -128,10 +128,4 @@ CODES: list[CodeDoc] = [
         "a causal-lm dataset whose text is one word",
         "Perplexity needs at least two tokens of text; give the dataset real text.",
     ),
-    CodeDoc(
-        "Q008",
-        "Course's prompt template has no place for the question",
-        'tasks:\n  causal-lm:\n    params: {prompts: qa-ru, prompt_template: "Answer briefly:"}',
-        'Write `{question}` where the question goes: `prompt_template: "Q: {question}\\nA:"`.',
-    ),
 ]

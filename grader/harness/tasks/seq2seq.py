@@ -24,6 +24,17 @@ from grader.harness.backends.base import Backend
 from grader.harness.tasks.base import EvalData, MetricInfo, Task
 from grader.harness.tasks.text import LATENCY_TEXT, TextTask
 
+# How to export an encoder-decoder model the grader runs (checked with torch 2.13, transformers 5):
+# the legacy exporter cannot export Whisper (aten::diff) and the dynamo one cannot export T5 (a view
+# of the attention output), so each gets the exporter that works.
+EXPORT_HINT = (
+    "`optimum-cli export onnx --model <checkpoint> <folder>` and submit the folder, or one graph with "
+    "torch.onnx.export(model, (inputs,), 'model.onnx', kwargs={'decoder_input_ids': ids, "
+    "'use_cache': False}, input_names=[..., 'decoder_input_ids'], output_names=['logits'], ...) with "
+    "dynamo=True and dynamic_shapes for Whisper, dynamo=False and dynamic_axes for T5; "
+    "or submit the safetensors checkpoint"
+)
+
 
 class Seq2Seq(TextTask, Task):
     name = "seq2seq"
@@ -141,10 +152,11 @@ def decoder_ids(model_dir: Path, tokenizer_pad: int, tokenizer_eos: int | None) 
 
 
 def require_decoder_input(input_names: Sequence[str], model_dir: Path) -> None:
-    """The grader decodes through one graph that takes the encoder inputs and decoder_input_ids.
+    """The grader decodes through one graph that takes the encoder inputs and decoder_input_ids,
+    or through a whole split export (its backend then names those inputs too).
 
-    Anything else (an encoder alone, a decoder that takes ``encoder_hidden_states``: the halves of
-    an Optimum-style split export) cannot be run yet: not measurable, with how to export instead.
+    Anything else (an encoder alone, a decoder that takes ``encoder_hidden_states``: one half of
+    an Optimum-style split export) cannot be run: not measurable, with how to export instead.
     """
     from grader.harness.tasks.base import TaskNotMeasurable
     from grader.harness.tasks.common import task_error
@@ -153,15 +165,15 @@ def require_decoder_input(input_names: Sequence[str], model_dir: Path) -> None:
     if "decoder_input_ids" not in input_names or decoder_half:
         error = task_error(
             "Q004",
-            "the model is the decoder half of a split encoder-decoder export"
+            "the model is the decoder half of a split encoder-decoder export, without its encoder"
             if decoder_half
             else "the model takes no decoder_input_ids",
             file=model_dir,
             expected="an encoder-decoder model: encoder inputs and decoder_input_ids",
             found=", ".join(input_names),
             hint="the grader runs one graph that takes the encoder inputs and decoder_input_ids and "
-            "returns logits: export the whole model with torch.onnx.export (use_cache=False), "
-            "or submit the safetensors checkpoint",
+            "returns logits, or Optimum's split export (encoder_model.onnx with decoder_model.onnx): "
+            f"{EXPORT_HINT}",
         )
         raise TaskNotMeasurable(error.findings)
 
@@ -174,24 +186,34 @@ def greedy_decode(
     max_new_tokens: int,
     model_dir: Path,
 ) -> list[list[int]]:
-    """Greedy decoding through the forward pass alone: each step feeds the decoded prefix (the
-    ``prompt`` first) as ``decoder_input_ids`` and appends the argmax of the last position.
-    Returns each row's tokens after the prompt, up to (without) its EOS."""
+    """Greedy decoding: each step appends the argmax of the last position's logits. Through the
+    forward pass alone, each step feeds the decoded prefix (the ``prompt`` first) as
+    ``decoder_input_ids``; through a split encoder-decoder export (``Backend.encoder_decoder``)
+    the encoder runs once and each step only the decoder, from its key / value cache where the
+    export has one. Returns each row's tokens after the prompt, up to (without) its EOS."""
     from grader.harness.tasks.common import pick_output, run_batch, task_error
 
     rows = next(iter(encoder_inputs.values())).shape[0]
     decoded = np.tile(np.asarray(prompt, dtype=np.int64), (rows, 1))
     finished = np.zeros(rows, dtype=bool)
+    split = backend.encoder_decoder()
+    state = split.encode(encoder_inputs) if split is not None else None
+    past = None
     for _ in range(max_new_tokens):
-        logits = pick_output(
-            run_batch(backend, {**encoder_inputs, "decoder_input_ids": decoded}), "logits", model_dir
-        )
-        if logits.ndim != 3 or logits.shape[:2] != decoded.shape:
+        if split is not None:
+            fed = 1 if past is not None else decoded.shape[1]
+            logits, past = split.decode(state, decoded, past)
+        else:
+            fed = decoded.shape[1]
+            logits = pick_output(
+                run_batch(backend, {**encoder_inputs, "decoder_input_ids": decoded}), "logits", model_dir
+            )
+        if logits.ndim != 3 or logits.shape[:2] != (rows, fed):
             raise task_error(
                 "Q005",
                 "the model's logits are not one row of vocabulary scores per decoder position",
                 file=model_dir,
-                expected=f"[{decoded.shape[0]}, {decoded.shape[1]}, vocabulary size]",
+                expected=f"[{rows}, {fed}, vocabulary size]",
                 found=str(list(logits.shape)),
                 hint="use a sequence-to-sequence head (AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq)",
             )
