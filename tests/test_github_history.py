@@ -247,3 +247,24 @@ def test_an_invalid_push_stays_in_the_history_only(fake: FakeGitHub, tmp_path: P
     assert (first.verdict, first.entries, first.collection.action) == (Verdict.INVALID, [], "superseded")
     assert last.collection.action == "created"
     assert json.loads((results / "hw-2" / "ml_masters.json").read_text())["source"]["head_sha"] == MERGED
+
+
+def test_the_course_page_shows_why_each_attempt_was_graded_and_what_changed(
+    fake: FakeGitHub, graded: dict[str, int], tmp_path: Path
+) -> None:
+    from grader.leaderboard.records import load_attempts
+    from grader.report.templates import find_templates, load_strings
+    from grader.site import site_data
+
+    assert collect_history(fake, tmp_path).exit_code == 0
+    results = tmp_path / "results"
+    s = load_strings(find_templates(), "en")
+    data = site_data(load_records(results), load_attempts(results), None, s)
+    rows = data["teams"]["ml_masters"]["attempts"]
+    assert [(r["trigger"], r["current"]) for r in rows] == [
+        ("push", False),
+        ("push", False),
+        ("push", False),
+        ("regrade", True),
+    ]
+    assert rows[1]["changed"] == f"new commit {PUSHES[1][:7]}; verdict claim off → pass"

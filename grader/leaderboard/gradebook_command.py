@@ -129,15 +129,12 @@ def history_table(
     for attempt in attempts:  # by homework, then oldest first (load_attempts)
         record = current.get((attempt.team, attempt.homework))
         is_current = record is not None and same_record(attempt, record)
-        origin = attempt.origin
         table.add_row(
             str(attempt.homework),
             _when(attempt.source.graded_at),
             f"#{attempt.source.pr_number}" if attempt.source.pr_number is not None else "—",
             (attempt.source.head_sha or "—")[:7],
-            s(f"history.trigger_{origin.trigger}")
-            if origin and s.has(f"history.trigger_{origin.trigger}")
-            else "—",
+            trigger(attempt, s),
             s(f"gradebook.verdicts.{attempt.verdict.value}"),
             best_score(attempt),
             changes(previous, attempt, s),
@@ -149,8 +146,16 @@ def history_table(
     return table
 
 
+def trigger(attempt: AttemptRecord, s: Strings) -> str:
+    """Why the attempt was graded (a push, a regrade, the merge), as the API said; "—" unknown."""
+    key = f"history.trigger_{attempt.origin.trigger}" if attempt.origin else ""
+    return s(key) if key and s.has(key) else "—"
+
+
 def changes(previous: AttemptRecord | None, attempt: AttemptRecord, s: Strings) -> str:
     """What is different from the team's previous attempt at the same homework, in words."""
+    from grader.report.templates import visible
+
     if previous is None or previous.homework != attempt.homework:
         return "—"
     old, new = previous.source, attempt.source
@@ -167,7 +172,8 @@ def changes(previous: AttemptRecord | None, attempt: AttemptRecord, s: Strings) 
         parts.append(s("history.changed_verdict", **verdicts))
     if best_score(previous) != best_score(attempt):
         parts.append(s("history.changed_best", old=best_score(previous), new=best_score(attempt)))
-    names = [e.name for e in previous.entries], [e.name for e in attempt.entries]
+    # Model names are the team's text: invisible characters are written out (report.templates.visible).
+    names = [visible(e.name) for e in previous.entries], [visible(e.name) for e in attempt.entries]
     if names[0] != names[1]:
         added = [f"+{n}" for n in names[1] if n not in names[0]]
         dropped = [f"−{n}" for n in names[0] if n not in names[1]]

@@ -245,11 +245,12 @@ def _points(group: list[LeaderboardRecord], primary: str | None, device: str, *,
 
 
 def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRecord], s: Strings) -> dict:
-    from grader.leaderboard.gradebook_command import best_score, same_record, why
+    from grader.leaderboard.gradebook_command import best_score, changes, same_record, trigger, why
 
     current = {(r.team, r.homework): r for r in records if r.team == team}
     rows = []
-    for attempt in [a for a in attempts if a.team == team]:
+    previous: AttemptRecord | None = None
+    for attempt in [a for a in attempts if a.team == team]:  # by homework, oldest first
         record = current.get((team, attempt.homework))
         rows.append(
             {
@@ -258,8 +259,10 @@ def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRec
                 "graded_sort": attempt.source.graded_at or "",
                 "pr": attempt.source.pr_number,
                 "head_sha": attempt.source.head_sha,
+                "trigger": trigger(attempt, s),
                 "verdict": attempt.verdict.value,
                 "best": best_score(attempt),
+                "changed": changes(previous, attempt, s),
                 "current": record is not None and same_record(attempt, record),
                 "why": why(attempt, s),
                 "models": [
@@ -273,6 +276,7 @@ def _team(team: str, records: list[LeaderboardRecord], attempts: list[AttemptRec
                 ],
             }
         )
+        previous = attempt
     return {"attempts": rows}
 
 

@@ -316,11 +316,11 @@
     app.replaceChildren(el("p", {}, el("a", { href: root + "index.html" }, t("back"))));
     app.appendChild(el("h1", {}, t("team_title", { team })));
     if (!data) return;
-    const columns = ["homework", "graded_at", "pr", "head", "verdict", "best", "now", "why"].map((key) => ({
+    const columns = ["homework", "graded_at", "pr", "head", "trigger", "verdict", "best", "changed", "now", "why"].map((key) => ({
       key,
       label: t("history." + key),
     }));
-    columns.splice(6, 0, { key: "models", label: t("models") });
+    columns.splice(8, 0, { key: "models", label: t("models") });
     const rows = data.attempts.map((a) => ({
       team,
       verdict: a.verdict,
@@ -330,8 +330,10 @@
         { text: a.graded_at, sort: a.graded_sort },
         prCell(a.pr),
         a.head_sha ? { text: a.head_sha.slice(0, 7), sort: a.head_sha, href: github("/commit/" + a.head_sha) } : { text: "—", sort: null },
+        { text: a.trigger, sort: a.trigger },
         { text: t("verdict." + a.verdict), sort: a.verdict },
         { text: a.best, sort: parseFloat(a.best) || null },
+        { text: a.changed, sort: a.changed },
         { text: a.models.map((m) => m.name + (m.baseline ? " (" + t("baseline") + ")" : "") + " " + m.size).join("; "), sort: a.models.length },
         { text: a.current ? t("current") : t("past"), sort: a.current ? 0 : 1 },
         { text: a.why, sort: a.why },
