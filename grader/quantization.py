@@ -2,11 +2,13 @@
 
 Validation refuses what the runner would refuse (A015) by this same reading, and the transformers
 backend (grader.harness.backends.quantized) loads by it; it lives below both stages so that
-validate never imports the harness. Pure parsing: no quantization library is imported here.
+validate never imports the harness. Pure parsing: no quantization library is imported here (the
+installed bitsandbytes is known by its package metadata).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,7 +47,23 @@ SUPPORTED: dict[str, MethodSupport] = {
         kernels={"cpu": "dequantize", "cuda": None},
         modules=("compressed_tensors",),
     ),
+    # LLM.int8 and NF4/FP4 as `save_pretrained` writes them after `load_in_8bit` / `load_in_4bit`:
+    # int8 weights + SCB, or uint8-packed 4-bit weights + absmax/quant_map/quant_state. transformers'
+    # bitsandbytes quantizer needs accelerate even on CPU. No kernel choice: bitsandbytes picks
+    # its op per device itself.
+    "bitsandbytes": MethodSupport(
+        packages=("bitsandbytes", "accelerate"),
+        pip_names=("bitsandbytes", "accelerate"),
+        modules=("bitsandbytes", "transformers.integrations.bitsandbytes"),
+    ),
 }
+
+# bitsandbytes' multi-backend release (0.46) brought CPU ops for LLM.int8 and NF4/FP4 (the
+# default PyTorch implementations); 0.46.1 is also the oldest that transformers 5 loads with.
+# Checked for real with 0.50.2, torch 2.13 CPU and transformers 5.24: int8, NF4 and FP4 (with and
+# without double quant) quantize, save, load back and run on CPU.
+BNB_CPU_SINCE: tuple[int, ...] = (0, 46, 1)
+BNB_4BIT_TYPES = ("nf4", "fp4")
 
 
 # compressed-tensors "kernels": `dequantize` unpacks the weights once at load (on CPU there is no
@@ -65,6 +83,11 @@ class QuantizationInfo:
     symmetric: bool | None = None
     desc_act: bool | None = None  # GPTQ act-order (g_idx not monotonic)
     checkpoint_format: str | None = None  # gptq / gptq_v2; awq gemm / gemv; pack-quantized, ...
+    # bitsandbytes: int8 (LLM.int8), nf4 or fp4; the 4-bit compute dtype; double quant (absmax
+    # quantized again, 8-bit)
+    quant_type: str | None = None
+    compute_dtype: str | None = None
+    double_quant: bool | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,7 +95,9 @@ class QuantizationInfo:
         return self.method in SUPPORTED
 
     def describe(self) -> str:
-        """`GPTQ 4-bit, group 128, symmetric, format gptq`."""
+        """`GPTQ 4-bit, group 128, symmetric, format gptq`; `bitsandbytes 4-bit NF4, double quant, ...`."""
+        if self.method == "bitsandbytes":
+            return self._describe_bitsandbytes()
         head = self.method if self.method == "compressed-tensors" else self.method.upper()
         if self.bits:
             head += f" {self.bits}-bit"
@@ -85,6 +110,16 @@ class QuantizationInfo:
             parts.append("act-order")
         if self.checkpoint_format:
             parts.append(f"format {self.checkpoint_format}")
+        return ", ".join(parts)
+
+    def _describe_bitsandbytes(self) -> str:
+        if self.bits == 8:
+            return "bitsandbytes 8-bit LLM.int8"
+        parts = [f"bitsandbytes 4-bit {(self.quant_type or 'fp4').upper()}"]
+        if self.double_quant:
+            parts.append("double quant")
+        if self.compute_dtype:
+            parts.append(f"compute {self.compute_dtype}")
         return ", ".join(parts)
 
 
@@ -120,6 +155,8 @@ def detect_quantization(model_dir: Path) -> QuantizationInfo | None:
     method = quant["quant_method"].strip().lower().replace("_", "-")
     if method == "compressed-tensors":
         return _compressed_tensors_info(quant)
+    if method == "bitsandbytes":
+        return _bitsandbytes_info(quant)
     return QuantizationInfo(
         method=method,
         bits=_int_or_none(quant.get("bits")),
@@ -151,6 +188,74 @@ def _compressed_tensors_info(quant: Mapping[str, Any]) -> QuantizationInfo:
         checkpoint_format=fmt if isinstance(fmt, str) else None,
         raw=quant,
     )
+
+
+def _bitsandbytes_info(quant: Mapping[str, Any]) -> QuantizationInfo:
+    """LLM.int8 or 4-bit NF4/FP4 from what BitsAndBytesConfig.to_dict writes.
+
+    transformers reads a config with neither flag set as 8-bit, and refuses both at once; a
+    checkpoint whose config says neither is a hand-edited one, refused with the fields to fix.
+    """
+    eight, four = quant.get("load_in_8bit") is True, quant.get("load_in_4bit") is True
+    if eight == four:
+        said = "both" if eight else "neither"
+        raise ValueError(
+            f"config.json `quantization_config` (bitsandbytes) sets {said} of `load_in_8bit` and "
+            "`load_in_4bit`; exactly one must be true, as BitsAndBytesConfig + save_pretrained write it"
+        )
+    if eight:
+        return QuantizationInfo(method="bitsandbytes", bits=8, quant_type="int8", raw=quant)
+    quant_type = str(quant.get("bnb_4bit_quant_type", "fp4")).lower()
+    if quant_type not in BNB_4BIT_TYPES:
+        raise ValueError(
+            f"config.json `quantization_config.bnb_4bit_quant_type` is {quant_type[:40]!r}; "
+            f"bitsandbytes 4-bit is {' or '.join(BNB_4BIT_TYPES)}"
+        )
+    dtype = quant.get("bnb_4bit_compute_dtype")
+    return QuantizationInfo(
+        method="bitsandbytes",
+        bits=4,
+        quant_type=quant_type,
+        compute_dtype=str(dtype).removeprefix("torch.")[:40] if isinstance(dtype, str) else None,
+        double_quant=quant.get("bnb_4bit_use_double_quant") is True,
+        raw=quant,
+    )
+
+
+def bitsandbytes_version() -> str | None:
+    """The installed bitsandbytes' version, read from its metadata (nothing imported); None if absent."""
+    try:
+        return importlib.metadata.version("bitsandbytes")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def bitsandbytes_problem(info: QuantizationInfo, version: str | None) -> str | None:
+    """None if a machine with bitsandbytes ``version`` (None: not installed) loads this checkpoint.
+
+    Pure: the caller says what the machine has (:func:`bitsandbytes_version` here), so validation,
+    the backend and the tests ask the same question of different machines. No device argument:
+    every bitsandbytes that transformers 5 loads has CPU kernels for LLM.int8 and NF4/FP4, and
+    CUDA's own availability is the backend's general check (a device the runner lacks is skipped
+    with its reason).
+    """
+    floor = ".".join(map(str, BNB_CPU_SINCE))
+    if version is None:
+        return f"{info.describe()} checkpoints need the bitsandbytes package, which is not installed here"
+    if _version_tuple(version) < BNB_CPU_SINCE:
+        return (
+            f"the installed bitsandbytes {version[:40]} is older than {floor}, the oldest that "
+            f"transformers loads and the first with CPU kernels for {info.describe()}"
+        )
+    return None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    numbers = []
+    for part in version.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit()) if part[:1].isdigit() else ""
+        numbers.append(int(digits[:6]) if digits else 0)
+    return tuple(numbers)
 
 
 def _checkpoint_format(method: str, quant: Mapping[str, Any]) -> str | None:

@@ -37,6 +37,7 @@ class TaskDeclaration(Protocol):
     label_field: ClassVar[str | None]
     default_params: ClassVar[dict[str, int | float | str | bool]]
     generates_tokens: ClassVar[bool]  # latency per generated token: timed, and claimable
+    metric_params: ClassVar[dict[str, str]]  # metric → the param it needs set (causal-lm's bleu: prompts)
     input_roles: ClassVar[tuple[str, ...]]  # grader.input_roles: what it feeds a graph's inputs
     main_input_roles: ClassVar[tuple[str, ...]]
     sole_input_role: ClassVar[str | None]
@@ -54,6 +55,7 @@ TASKS: Registry[Task] = Registry(
         "causal-lm": "grader.harness.tasks.causal_lm:CausalLM",
         "seq2seq": "grader.harness.tasks.seq2seq:Seq2Seq",
         "speech-recognition": "grader.harness.tasks.speech_recognition:SpeechRecognition",
+        "object-detection": "grader.harness.tasks.object_detection:ObjectDetection",
     },
 )
 

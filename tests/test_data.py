@@ -37,9 +37,12 @@ PINNED = {
     "ner-en": "sha256:df3cf8f43730470b71a4dbf3e210acce608743257901fd28f65d2e42fdc72faa",
     "lm-ru": "sha256:e14a4e71b21a17e692ef15ed54b31664511770b90f8b73ce042feae0cd3b5f80",
     "lm-en": "sha256:9a3dfeea43c7b7f2dc667468d8b7a62e7e96fd3eed704acf04763dd7a553546f",
+    "qa-ru": "sha256:36e37bf9b81689f7bd1f8018aff23d00e68e0a7388ec0e5174e435c7424989f1",
+    "qa-en": "sha256:e24bfad351ef2de02fffa3e5d8ac6b89d4847bd72a41e39c476fcaf767256bd0",
     "translation-en-ru": "sha256:b47f6e07588a61c31caffa1164322e7537a6820155332e7453857cf26e62a342",
     "asr-en": "sha256:616eb9b6e7e9f743fe09e665920ba732184228c1829a0aaac8957a7c5bf82bde",
     "asr-ru": "sha256:8a6232c4b5d0ff185609a25acdf42c16131a92ad835ec392025b4ba0434a842c",
+    "shapes-test": "sha256:ca8c4208b5ba07b7f8058db314756ecb8ff606beb48087a1d20841be15daafca",
 }
 BUILTIN_TASKS = {
     "sentiment-ru": "text-classification",
@@ -49,9 +52,12 @@ BUILTIN_TASKS = {
     "ner-en": "token-classification",
     "lm-ru": "causal-lm",
     "lm-en": "causal-lm",
+    "qa-ru": "causal-lm",
+    "qa-en": "causal-lm",
     "translation-en-ru": "seq2seq",
     "asr-en": "speech-recognition",
     "asr-ru": "speech-recognition",
+    "shapes-test": "object-detection",
 }
 
 

@@ -302,12 +302,12 @@ def test_code_files_beside_an_onnx_model_are_refused(root: Path) -> None:
 @pytest.mark.parametrize(
     ("quantization", "words"),
     [
-        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, "'bitsandbytes'"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "load_in_8bit": True}, "both of"),
         ({"quant_method": "my-own-int3"}, "'my-own-int3'"),
         ({"quant_method": "gptq", "bits": 5, "group_size": 128}, "5 bits"),
         ({"bits": 4}, "quant_method"),
     ],
-    ids=["bitsandbytes", "unknown", "gptq-5-bit", "no-method"],
+    ids=["bitsandbytes-4-and-8-bit", "unknown", "gptq-5-bit", "no-method"],
 )
 def test_quantization_the_grader_does_not_load_is_refused(root: Path, quantization: dict, words: str) -> None:
     config = {"model_type": "bert", "quantization_config": quantization}

@@ -278,9 +278,9 @@ def test_malformed_quantization_config(tmp_path: Path) -> None:
 
 
 def test_unsupported_method_is_not_measurable(tmp_path: Path) -> None:
-    quant = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    quant = {"quant_method": "hqq", "nbits": 4}
     (tmp_path / "config.json").write_text(json.dumps({"quantization_config": quant}))
-    with pytest.raises(NotMeasurable, match="'bitsandbytes' is not one the grader loads; supported: gptq"):
+    with pytest.raises(NotMeasurable, match="'hqq' is not one the grader loads; supported: gptq"):
         prepare_quantized_load(tmp_path)
 
 

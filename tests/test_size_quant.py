@@ -244,8 +244,8 @@ def test_bitsandbytes_nf4_uses_the_shape_in_its_quant_state(tmp_path: Path) -> N
     report = analyze_size(_write(tmp_path / "bnb", tensors, qconfig), "safetensors")
     assert report.params == n_out * n_in + n_in
     assert report.quantization == ["bitsandbytes"]
-    assert report.dtypes["FP4 (packed in U8)"].params == n_out * n_in
-    assert report.dtypes["FP4 (packed in U8)"].bytes == n_out * n_in // 2
+    assert report.dtypes["NF4 (packed in U8)"].params == n_out * n_in
+    assert report.dtypes["NF4 (packed in U8)"].bytes == n_out * n_in // 2
     assert report.packed_bits_per_weight == pytest.approx(
         (n_out * n_in // 2 + 13 * 4 + 16 * 4 + len(state)) * 8 / (n_out * n_in)
     )

@@ -37,9 +37,10 @@ GENERATED: dict[str, Callable[[], bytes]] = {
 }
 
 
-# Files and folders written by hand (lm-*.txt) or by tools CI does not have (asr-*: eSpeak NG, see
-# grader/data/speech.py): pinned in SHA256SUMS, not regenerated.
-STATIC = ["lm-ru.txt", "lm-en.txt", "asr-en", "asr-ru"]
+# Files and folders written by hand (lm-*.txt, qa-*.jsonl), by tools CI does not have (asr-*: eSpeak NG, see
+# grader/data/speech.py), or as PNG bytes that depend on the zlib (shapes-test: grader/data/shapes.py
+# checks its pixels): pinned in SHA256SUMS, not regenerated.
+STATIC = ["lm-ru.txt", "lm-en.txt", "qa-ru.jsonl", "qa-en.jsonl", "asr-en", "asr-ru", "shapes-test"]
 
 
 def shipped_files(folder: Path = DATA_DIR) -> list[str]:

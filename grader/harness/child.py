@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import faulthandler
 import os
 import random
@@ -328,6 +329,11 @@ def _evaluate(job: PhaseJob, task: Task | None, backend: Backend) -> QualityRepo
 
     course = Course.model_validate(job.eval.course)
     data = load_eval_data(job.eval.dataset_id, course, Path(job.eval.repo_root))
+    companions = {
+        role: load_eval_data(dataset_id, course, Path(job.eval.repo_root))
+        for role, dataset_id in task.companion_datasets().items()
+    }
+    data = dataclasses.replace(data, companions=companions) if companions else data
     started = time.perf_counter()
     metrics = task.evaluate(backend, data, job.batch_size)
     return QualityReport(

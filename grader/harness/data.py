@@ -7,7 +7,8 @@
 - ``path:`` a file or folder, relative to the course repository (absolute paths are allowed for
   private sets kept on the runner): JSON Lines, JSON (a list of objects), CSV, TSV, Parquet
   (needs pyarrow), plain text (one item per non-empty line), NPZ (arrays, loaded without pickle),
-  or a folder of images with a ``labels.csv`` / ``labels.jsonl`` / ``labels.tsv`` naming them.
+  or a folder of images with a ``labels.csv`` / ``labels.jsonl`` / ``labels.tsv`` naming them,
+  or with COCO-style ``annotations.json`` (detection boxes, grader.harness.data_coco).
   ``sha256:`` is checked when given: a file's digest is ``sha256sum FILE``; a folder's is
   ``(cd DIR && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum``;
 - ``hf:`` a Hugging Face dataset at a pinned ``revision:``, read only from the local hub cache
@@ -73,6 +74,7 @@ _FIELD_KINDS: dict[str, str] = {
     "audio": "audio",
     "tokens": "strings",
     "sampling_rate": "int",
+    "boxes": "boxes",
 }
 _EXTENSIONS: dict[str, str] = {
     ".jsonl": "jsonl",
@@ -235,6 +237,7 @@ class ShippedFile:
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 NER_TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
+SHAPES_LABELS = ("square", "circle", "triangle")  # grader.data.shapes.CLASSES
 
 # builtin name → the shipped file (grader/data/README.md says where each comes from).
 SHIPPED: dict[str, ShippedFile] = {
@@ -244,9 +247,12 @@ SHIPPED: dict[str, ShippedFile] = {
     "ner-en": ShippedFile("ner-en.jsonl", NER_TAGS),
     "lm-ru": ShippedFile("lm-ru.txt"),
     "lm-en": ShippedFile("lm-en.txt"),
+    "qa-ru": ShippedFile("qa-ru.jsonl"),
+    "qa-en": ShippedFile("qa-en.jsonl"),
     "translation-en-ru": ShippedFile("translation-en-ru.jsonl"),
     "asr-en": ShippedFile("asr-en"),
     "asr-ru": ShippedFile("asr-ru"),
+    "shapes-test": ShippedFile("shapes-test", SHAPES_LABELS),
 }
 
 
@@ -451,6 +457,14 @@ def _read_path(path: Path, fmt: str | None, origin: Origin) -> list[dict[str, An
 
 
 def _read_folder(folder: Path, origin: Origin) -> list[dict[str, Any]]:
+    from grader.harness.data_coco import coco_file, coco_records
+
+    annotations = coco_file(folder)
+    if annotations is not None:
+        try:
+            return coco_records(annotations)[0]
+        except ValueError as error:
+            raise _error("E004", f"{annotations.name}: {error}", file=origin.display) from None
     for name in _LABEL_FILES:
         labels_file = folder / name
         if labels_file.is_file():
@@ -751,6 +765,8 @@ def _value(raw: Any, field: str, task: type[Task], index: int, origin: Origin, d
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise _bad_value(where, "a list of strings", raw, dataset_id)
         return values
+    if kind == "boxes":
+        return _boxes(raw, where, dataset_id)
     if kind == "int":
         try:
             return int(raw)
@@ -761,6 +777,21 @@ def _value(raw: Any, field: str, task: type[Task], index: int, origin: Origin, d
     if not isinstance(raw, str):
         raise _bad_value(where, "text", raw, dataset_id)
     return raw
+
+
+def _boxes(raw: Any, where: str, dataset_id: str) -> list[list[float]]:
+    """Detection boxes: a list of [x, y, width, height] in pixels, widths and heights not negative."""
+    values = raw.tolist() if isinstance(raw, np.ndarray) else raw
+    if isinstance(values, list) and all(
+        isinstance(box, list | tuple)
+        and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box)
+        and box[2] >= 0
+        and box[3] >= 0
+        for box in values
+    ):
+        return [[float(v) for v in box] for box in values]
+    raise _bad_value(where, "a list of [x, y, width, height] boxes", raw, dataset_id)
 
 
 def _bad_value(where: str, expected: str, raw: Any, dataset_id: str) -> DataError:

@@ -146,7 +146,8 @@ def _scan(record: TensorRecord, max_unique_scan_bytes: int) -> None:
 def _dtype_key(record: TensorRecord) -> str:
     if record.quant == "packed":
         family = "FP" if record.packed_kind == "float" else "INT"
-        return f"{family}{record.packed_bits} (packed in {record.dtype.name})"
+        name = record.packed_name or f"{family}{record.packed_bits}"
+        return f"{name} (packed in {record.dtype.name})"
     if record.quant == "metadata":
         return f"{record.dtype.name} (quantization metadata)"
     return record.dtype.name

@@ -13,7 +13,9 @@ and config.json `quantization_config`:
   `weight_shape` (the unpacked shape, read from the tensor itself) and `weight_g_idx`.
 - bitsandbytes 4-bit: `<layer>.weight` (uint8, two values per byte) with
   `weight.absmax`, `weight.quant_map`, `weight.nested_*` and `weight.quant_state.bitsandbytes__nf4`
-  (a small JSON blob stored as uint8 that records the unpacked shape).
+  (a small JSON blob stored as uint8 that records the unpacked shape; its name says NF4 or FP4,
+  and the dtype table says which). bitsandbytes int8 (LLM.int8) weights are plain I8 value
+  tensors, like compressed-tensors int8; their per-row `SCB` and `weight_format` are metadata.
 - When config.json declares any quantization, per-layer scales next to a `weight`
   (`weight_scale`, `weight_scale_inv`, `input_scale`, bitsandbytes int8 `SCB`, ...) are metadata.
 
@@ -44,6 +46,7 @@ COMPRESSED_META = (
 )
 DECLARED_META = (*COMPRESSED_META, "weight_scale_inv", "SCB", "weight_format")
 BNB_STATE = ".quant_state.bitsandbytes__"
+BNB_4BIT_NAMES = {"nf4": "NF4", "fp4": "FP4"}
 
 
 @dataclass
@@ -211,12 +214,16 @@ def _bitsandbytes4(weight_name: str, by_name: dict[str, TensorRecord], summary: 
     if weight is None or weight.quant == "packed":
         return
     logical = weight.elements * weight.dtype.bits // 4
+    quant_type = None
     for name, record in by_name.items():
         if name.startswith(weight_name + "."):
             _mark_metadata(record)
             if BNB_STATE in name:
                 logical = _bnb_shape_elements(record) or logical
+                quant_type = name.split(BNB_STATE)[1]  # the state's name says nf4 or fp4
     _mark_packed(weight, logical, 4, "float")
+    if quant_type in BNB_4BIT_NAMES:
+        weight.packed_name = BNB_4BIT_NAMES[quant_type]
     summary.add("bitsandbytes")
 
 

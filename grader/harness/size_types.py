@@ -171,6 +171,9 @@ class TensorRecord:
     quant: Literal["packed", "metadata"] | None = None
     packed_bits: int | None = None  # bits per packed value
     packed_kind: Literal["int", "float"] = "int"
+    # The packed type's own name where INT/FP + bits would misname it: bitsandbytes NF4 is a
+    # 16-entry normal-float table, not FP4.
+    packed_name: str | None = None
     # Filled by the scan.
     zeros: int | None = None
     unique: int | None = None

@@ -30,6 +30,7 @@ from grader.onnx_graph import ORT_DOMAINS, custom_ops, external_data_locations
 from grader.onnx_graph import nodes as onnx_nodes
 from grader.units import human_bytes, human_mib
 from grader.validate.contents import content_findings
+from grader.validate.detection import detection_graph_findings
 from grader.validate.input_roles import graph_input_findings
 from grader.validate.onnx_loops import MAX_LOOP_TRIPS, endless_loops
 from grader.validate.read import Entry
@@ -219,6 +220,7 @@ class ArtifactChecker:
             findings += graph_input_findings(
                 model, model_file, location, self.task, *self._inputs, self.positions
             )
+        findings += detection_graph_findings(model, self.task, model_file, location)
         loops = endless_loops(model)
         if loops:
             findings.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -56,6 +56,9 @@ class ClaimRules:
     batch_size: int
     required: tuple[Metric, ...]  # the homework's required metrics; () when the homework is unknown
     has_baseline: bool  # the manifest has a baseline to compare ratios with
+    # Metrics of the task that this grading does not measure, metric → the task param they need
+    # and the course leaves unset (causal-lm's bleu / chrf without `prompts`).
+    unset: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,9 @@ def _read_quality(
             info = rules.metrics.get(str(name))
             if info is None:
                 out.findings.append(_unknown_metric(str(name), value_path, positions, rules))
+                continue
+            if str(name) in rules.unset:
+                out.findings.append(_unmeasured_metric(str(name), value_path, positions, rules))
                 continue
         if not _is_claim_value(value):
             continue
@@ -209,6 +215,19 @@ def _unknown_metric(name: str, path: PathKey, positions: PositionMap, rules: Cla
         expected=f"one of the task's metrics: {', '.join(known)}",
         found=name,
         hint=hint + "the grader measures every metric of the task; claim the ones you measured",
+    )
+
+
+def _unmeasured_metric(name: str, path: PathKey, positions: PositionMap, rules: ClaimRules) -> Finding:
+    param = rules.unset[name]
+    return Finding(
+        code="M018",
+        location=positions.location(path, at_key=True),
+        message=f"{rules.task} measures {name!r} only when the course sets `{param}`, and it is not set",
+        expected=f"course.yaml `tasks.{rules.task}.params.{param}` set (causal-lm: a prompt set, e.g. qa-ru)",
+        found=f"{param}: (unset)",
+        hint=f"remove the {name} claim, or ask the instructors to set `{param}` for {rules.task} "
+        f"(where the course allows it, a manifest may set it: `params: {{{param}: qa-en}}`)",
     )
 
 

@@ -3,8 +3,10 @@
 Everything the measuring job would refuse is refused here, on the hosted runner, in seconds:
 code files (A014), `auto_map` (custom modelling code, A014), JSON that is not JSON or is nested
 or sized to hurt (A013), a tokenizer.json the tokenizers library would not load (A013), and a
-`quantization_config` no backend of the grader loads (A015). Only headers and small JSON files
-are read; nothing is imported or executed.
+`quantization_config` no backend of the grader loads (A015), and, as a warning, a bitsandbytes
+checkpoint that this machine's bitsandbytes cannot run (A021). Only headers and small JSON files
+are read (and the installed bitsandbytes' version, from its package metadata); nothing is imported
+or executed.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.file_kinds import is_code
-from grader.findings import Finding, Location
+from grader.findings import Finding, Location, Severity
 from grader.formats import find_spec
 from grader.jsonio import read_json
+from grader.quantization import QuantizationInfo, bitsandbytes_problem
 
 # tokenizer.json of a large vocabulary is tens of MiB; configs are kilobytes.
 JSON_MAX_BYTES = 64 * 2**20
@@ -114,7 +117,7 @@ def _quantization(root: Path, config: dict[str, Any], files: set[str], location:
     # The transformers backend's own reading of config.json (grader.quantization, which it loads
     # by): what it would refuse on the runner is refused here. Safe to call: config.json parsed
     # above within the size and depth caps.
-    from grader.quantization import SUPPORTED, detect_quantization
+    from grader.quantization import SUPPORTED, bitsandbytes_version, detect_quantization
 
     try:
         info = detect_quantization(root)
@@ -140,7 +143,36 @@ def _quantization(root: Path, config: dict[str, Any], files: set[str], location:
                 supported=f"{info.method.upper()} with {', '.join(map(str, _GPTQ_AWQ_BITS))} bits",
             )
         ]
+    if info.method == "bitsandbytes":
+        return bitsandbytes_findings(info, location, bitsandbytes_version())
     return []
+
+
+def bitsandbytes_findings(info: QuantizationInfo, location: Location, version: str | None) -> list[Finding]:
+    """A021 when a machine whose bitsandbytes is ``version`` (None: not installed) cannot run ``info``.
+
+    A warning, like M017: the files are still sized, and the machine that validates (a laptop, the
+    hosted CI job) need not be the one that measures; but whoever runs `grader validate` where
+    `grader measure` will run learns now that no latency, memory or quality figure would come.
+    """
+    problem = bitsandbytes_problem(info, version)
+    if problem is None:
+        return []
+    return [
+        Finding(
+            code="A021",
+            severity=Severity.WARNING,
+            location=location,
+            message=f"this checkpoint is not measurable here: {problem}",
+            expected="bitsandbytes >= 0.46.1 where the model is measured (it runs LLM.int8 and NF4/FP4 "
+            "on CPU and CUDA)",
+            found=f"config.json quantization_config: {info.describe()}; bitsandbytes "
+            + (version[:40] if version else "not installed"),
+            hint="install bitsandbytes on the machine that measures (the `quant` extra: pip install "
+            "'compression-grader[quant]'); without it only the size of the files is measured and the "
+            'latency, memory and quality claims read "not measurable here"',
+        )
+    ]
 
 
 def _found(config: dict[str, Any]) -> str:
@@ -170,6 +202,6 @@ def _a015(location: Location, problem: str, found: str, supported: str = "") -> 
         message=f"the checkpoint's quantization cannot be loaded by the grader: {problem}",
         expected=f"a quantization_config the grader loads ({supported or ', '.join(SUPPORTED)}), or none",
         found=found,
-        hint="quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX / OpenVINO "
-        "export; bitsandbytes checkpoints are quantized at load time and cannot be graded as files",
+        hint="quantize with GPTQ or AWQ (gptqmodel), compressed-tensors or bitsandbytes (load_in_8bit / "
+        "load_in_4bit, then save_pretrained), or submit an ONNX / OpenVINO export",
     )

@@ -36,6 +36,7 @@ def check_course(course: Course, positions: PositionMap, folder: Path) -> list[F
         *_shared_members(course, positions),
         *_naive_deadlines(course, positions),
         *_unknown_params(course, positions),
+        *_dataset_params(course, positions),
     ]
 
 
@@ -167,4 +168,27 @@ def _unknown_params(course: Course, positions: PositionMap) -> list[Finding]:
                         hint=did_you_mean(param, known) + "remove it or fix its name",
                     )
                 )
+    return findings
+
+
+def _dataset_params(course: Course, positions: PositionMap) -> list[Finding]:
+    """A task param that names a dataset (causal-lm's `prompts`) names one of that task."""
+    findings = []
+    for name, settings in course.tasks.items():
+        cls = task_class(name)
+        for param in sorted(set(cls.metric_params.values()) if cls else ()):
+            value = settings.params.get(param)
+            dataset = course.datasets.get(str(value)) if value else None
+            if not value or (dataset is not None and dataset.task == name):
+                continue
+            findings.append(
+                Finding(
+                    code="C003",
+                    location=positions.location(("tasks", name, "params", param)),
+                    message=f"{name}'s `{param}` names {value!r}, not a {name} dataset of the course",
+                    expected=f"a dataset under `datasets:` whose `task:` is {name}",
+                    found=str(value) if dataset is None else f"{value} (task: {dataset.task})",
+                    hint=did_you_mean(str(value), course.datasets) + "define it or fix the name",
+                )
+            )
     return findings

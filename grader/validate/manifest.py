@@ -7,13 +7,16 @@ never stops the others: each reads the parts of the manifest that are valid on t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from grader.course.model import Course, Homework
 from grader.findings import Finding, Location, sort_findings
 from grader.schema_errors import dedupe
+from grader.task_catalog import TaskDeclaration
 from grader.units import MIB
 from grader.validate import rules
 from grader.validate.artifacts import ArtifactChecker
@@ -151,7 +154,21 @@ def _claim_rules(read: ManifestRead, course: Course, homework: Homework | None) 
         batch_size=course.runner.batch_size,
         required=tuple(homework.required) if homework else (),
         has_baseline=any(e.is_baseline for e in read.entries),
+        unset=_unset_metric_params(cls, course.tasks[task].params, read.top.get("params")) if cls else {},
     )
+
+
+def _unset_metric_params(
+    cls: type[TaskDeclaration], course_params: Mapping[str, Any], manifest_params: Any
+) -> dict[str, str]:
+    """The task's metrics that need a param (`metric_params`) this grading leaves empty: the
+    course's params, then the manifest's (a manifest's own `params:` are checked by M006)."""
+    params: dict[str, Any] = {
+        **cls.default_params,
+        **course_params,
+        **(manifest_params if isinstance(manifest_params, dict) else {}),
+    }
+    return {metric: param for metric, param in cls.metric_params.items() if not params.get(param)}
 
 
 def _refused_link(place: rules.ManifestPlace, link: Path) -> LoadedYaml:

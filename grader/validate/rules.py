@@ -162,6 +162,8 @@ def check_params(top: Part, course: Course, positions: PositionMap) -> list[Find
                     + "the course fixes task settings so that every team is measured the same way",
                 )
             )
+        elif cls is not None and name in cls.metric_params.values() and value:
+            findings += _dataset_param(name, value, task, course, positions.location(path))
         elif name in defaults and not _same_kind(defaults[name], value):
             findings.append(
                 Finding(
@@ -174,6 +176,25 @@ def check_params(top: Part, course: Course, positions: PositionMap) -> list[Find
                 )
             )
     return findings
+
+
+def _dataset_param(name: str, value: Any, task: str, course: Course, location: Location) -> list[Finding]:
+    """A param that names a dataset (causal-lm's `prompts`) names a public one of the task: a
+    private set's figures would otherwise reach the team's PR comment."""
+    dataset = course.datasets.get(str(value))
+    if dataset is not None and dataset.task == task and dataset.visibility == "public":
+        return []
+    offered = sorted(n for n, d in course.datasets.items() if d.task == task and d.visibility == "public")
+    return [
+        Finding(
+            code="M006",
+            location=location,
+            message=f"{name} {value!r} is not a public {task} dataset of the course",
+            expected=f"one of: {_listing(offered)}",
+            found=f"{name}: {value}",
+            hint=did_you_mean(str(value), offered) + "course.yaml `datasets:` lists the sets",
+        )
+    ]
 
 
 def _kind(value: Any) -> str:

@@ -50,6 +50,11 @@ FEATURE_EXTRACTOR = SideFile(
     "it says how to turn audio into the model's input features",
     "AutoFeatureExtractor.from_pretrained(...).save_pretrained(folder)",
 )
+CLASS_NAMES = SideFile(
+    ("config.json",),
+    "its id2label names the classes the detector predicts (and says how many there are)",
+    'json.dump({"id2label": {"0": "square", ...}}, open("config.json", "w")), in the head\'s class order',
+)
 TRANSCRIPT_VOCAB = SideFile(
     ("tokenizer.json", "vocab.json"),
     "the grader turns the predicted token ids into text with it",
@@ -64,9 +69,12 @@ REQUIRED: dict[str, tuple[SideFile, ...]] = {
     "seq2seq": (TOKENIZER,),
     "image-classification": (IMAGE_PROCESSOR,),
     "speech-recognition": (FEATURE_EXTRACTOR, TRANSCRIPT_VOCAB),
+    "object-detection": (CLASS_NAMES,),
 }
 # Tasks that map the model's class ids to the dataset's label names through config.json.
-LABELLED = frozenset({"text-classification", "token-classification", "image-classification"})
+LABELLED = frozenset(
+    {"text-classification", "token-classification", "image-classification", "object-detection"}
+)
 
 
 def side_file_findings(

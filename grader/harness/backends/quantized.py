@@ -1,4 +1,4 @@
-"""Quantized transformers checkpoints: GPTQ, AWQ and compressed-tensors, through transformers' quantizers.
+"""Quantized transformers checkpoints (GPTQ, AWQ, compressed-tensors, bitsandbytes) via their quantizers.
 
 A quantized checkpoint is an ordinary safetensors folder whose config.json carries a
 `quantization_config`; transformers picks the quantizer from its `quant_method` and replaces the
@@ -9,6 +9,18 @@ Linear layers with packed ones before the weights load. The packages behind each
 - compressed-tensors → compressed-tensors (pack-quantized int4/int8 and friends). On CPU it has no
   packed kernels: the weights are dequantized to the checkpoint's float dtype at load, so the model
   runs (and is measured) dense; LoadInfo notes say so.
+- bitsandbytes → bitsandbytes + accelerate: LLM.int8 (int8 weights + SCB) and 4-bit NF4/FP4
+  (uint8-packed weights + absmax / quant_map / quant_state, optionally double-quantized), as
+  `save_pretrained` writes them after `load_in_8bit` / `load_in_4bit`. bitsandbytes >= 0.46.1 (the
+  oldest transformers 5 loads) runs both on CPU with its PyTorch ops, and on CUDA with its kernels.
+  The packed layers stay packed (Linear8bitLt / Linear4bit); int8 casts fp32 activations to fp16
+  on every call, and bitsandbytes logs that at every call: silenced (:func:`prepare_quantized_load`),
+  so the timed loop does not time a logger. The 4-bit CPU path would use a Hub kernel through the
+  `kernels` package when installed; the grader never installs it (no network on the runner), so
+  the PyTorch fallback runs. On a CPU with AVX512-BF16, bitsandbytes instead repacks each 4-bit
+  weight at its first inference call for a bf16 kernel that needs out_features divisible by 32,
+  and crashes on any other layer (a 2-class head): :func:`fit_loaded_model` keeps those layers on
+  the PyTorch path and says how many ran which (the two agree to about 0.3 % of a logit).
 
 They are the `quant` extra. The transformers backend calls :func:`prepare_quantized_load` before
 `from_pretrained` and merges the kwargs it returns; a missing package becomes NotMeasurable with
@@ -54,6 +66,8 @@ from grader.quantization import (
     SUPPORTED,
     MethodSupport,
     QuantizationInfo,
+    bitsandbytes_problem,
+    bitsandbytes_version,
     detect_quantization,
     read_config,
 )
@@ -71,6 +85,7 @@ __all__ = [
     "dequantize_pack_quantized",
     "describe_quantized_modules",
     "detect_quantization",
+    "fit_loaded_model",
     "missing_packages",
     "pre_load_modules",
     "prepare_quantized_load",
@@ -100,7 +115,7 @@ def unavailable_reason(info: QuantizationInfo, device: str) -> str | None:
     if not info.supported:
         return (
             f"quantization method {info.method!r} is not one the grader loads; supported: "
-            f"{', '.join(SUPPORTED)} (GPTQ and AWQ through gptqmodel, compressed-tensors)"
+            f"{', '.join(SUPPORTED)} (GPTQ and AWQ through gptqmodel, compressed-tensors, bitsandbytes)"
         )
     missing = missing_packages(info, device)
     if missing:
@@ -110,6 +125,8 @@ def unavailable_reason(info: QuantizationInfo, device: str) -> str | None:
         )
     if info.bits is not None and info.bits not in (2, 3, 4, 8) and info.method in ("gptq", "awq"):
         return f"{info.method.upper()} with {info.bits} bits has no kernel (2, 3, 4 or 8 bits)"
+    if info.method == "bitsandbytes":
+        return bitsandbytes_problem(info, bitsandbytes_version())
     return None
 
 
@@ -147,12 +164,50 @@ def prepare_quantized_load(model_dir: Path, device: str = "cpu", kernel: str | N
     if reason:
         raise NotMeasurable(reason)
     # On a GPU the packed layers must be created there (a kernel picked for the CPU and moved
-    # later stays the CPU kernel); on the CPU transformers' default placement is already right.
+    # later stays the CPU kernel); on the CPU transformers' default placement is already right,
+    # except for bitsandbytes, whose quantizer puts an unplaced model on CUDA wherever torch sees
+    # a GPU (the CPU measurement on the GPU runner would run on the GPU).
     kwargs: dict[str, Any] = {} if device == "cpu" else {"device_map": {"": device}}
+    if info.method == "bitsandbytes":
+        _quiet_per_call_logs()
+        return {"device_map": {"": device}}
     chosen = kernel if kernel is not None else default_kernel(info, device)
     if chosen is not None:
         kwargs["quantization_config"] = _loading_config(info, chosen)
     return kwargs
+
+
+# bitsandbytes' AVX512-BF16 4-bit CPU layout tiles out_features in blocks of 32
+# (functional._convert_weight_packed_for_cpu, block_n=32).
+BNB_CPU_BLOCK_N = 32
+
+
+def fit_loaded_model(model: Any, device: str) -> list[str]:
+    """After the load: what the library would get wrong at the first call is set right; notes say what.
+
+    Only bitsandbytes 4-bit on CPU needs it (see the module docstring): its AVX512-BF16 repack
+    asserts out_features % 32 == 0, so such layers are kept on the PyTorch path.
+    """
+    if device != "cpu":
+        return []
+    fast, kept = 0, 0
+    for module in model.modules():
+        if not getattr(module, "support_avx512bf16_for_cpu", False):
+            continue
+        if module.out_features % BNB_CPU_BLOCK_N:
+            module.support_avx512bf16_for_cpu = False
+            kept += 1
+        else:
+            fast += 1
+    if not fast and not kept:
+        return []
+    note = f"bitsandbytes AVX512-BF16 CPU kernel on {fast} layer(s)"
+    if kept:
+        note += (
+            f"; PyTorch path on {kept} layer(s) whose out_features is not a multiple of "
+            f"{BNB_CPU_BLOCK_N} (the bf16 kernel cannot take them)"
+        )
+    return [note]
 
 
 def default_kernel(info: QuantizationInfo, device: str) -> str | None:
@@ -220,8 +275,8 @@ def describe_quantized_modules(model: Any) -> str | None:
 def _packed_layer_label(module: Any) -> str | None:
     cls = type(module)
     root = cls.__module__.split(".")[0]
-    if root == "gptqmodel":
-        return f"{cls.__name__} (gptqmodel)"
+    if root in ("gptqmodel", "bitsandbytes"):
+        return f"{cls.__name__} ({root})"
     if getattr(module, "quantization_scheme", None) is not None:
         # compressed-tensors keeps nn.Linear and wraps its forward; the status says whether the
         # weights stay packed (decompressed on every call) or were decompressed once at load.
@@ -237,11 +292,15 @@ def quantized_weight_bytes(model: Any) -> int:
 
     (`sum(p.nbytes for p in model.parameters())` would miss every packed weight of a GPTQ model.)
     Non-persistent buffers that are not weights (rotary caches, position ids) are counted too; they
-    are small next to the weights of any model worth quantizing.
+    are small next to the weights of any model worth quantizing. bitsandbytes keeps its scales on
+    the weight itself (Int8Params.SCB, Params4bit.quant_state's absmax, code and nested state),
+    neither parameters nor buffers: added here.
     """
     seen: set[tuple[str, int]] = set()
     total = 0
-    for tensor in [*model.parameters(), *model.buffers()]:
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [side for p in model.parameters() for side in _bitsandbytes_side_tensors(p)]
+    for tensor in tensors:
         if tensor.device.type == "meta":
             continue
         storage = tensor.untyped_storage()
@@ -346,6 +405,26 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (import blocked)
         return False
+
+
+def _bitsandbytes_side_tensors(param: Any) -> list[Any]:
+    """The scale tensors a bitsandbytes weight carries as attributes (none for any other weight)."""
+    import torch
+
+    found = [getattr(param, "SCB", None)]
+    state = getattr(param, "quant_state", None)
+    while state is not None:  # double quant: absmax is quantized again, its state nested in state2
+        found += [getattr(state, "absmax", None), getattr(state, "code", None)]
+        state = getattr(state, "state2", None)
+    return [t for t in found if isinstance(t, torch.Tensor)]
+
+
+def _quiet_per_call_logs() -> None:
+    """bitsandbytes' int8 matmul logs a warning at every call whose input is not fp16; in a timed
+    loop that is a logger's cost, not the model's. Errors still come through."""
+    import logging
+
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
 
 
 def _has_packed_weight(module: Any) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 from grader.fetch.safety import pickle_files
 from grader.harness.backends.base import Backend, LoadInfo, NotMeasurable
 from grader.harness.backends.quantized import (
+    fit_loaded_model,
     pre_load_modules,
     prepare_quantized_load,
     quantization_notes,
@@ -144,7 +145,7 @@ class TransformersBackend(Backend):
         self._inference_mode = torch.inference_mode()
         self._inference_mode.__enter__()
         if is_quantized:
-            notes += quantization_notes(folder, model)
+            notes += quantization_notes(folder, model) + fit_loaded_model(model, self.spec.device)
             return LoadInfo(as_run_bytes=quantized_weight_bytes(model), notes=notes)
         return LoadInfo(as_run_bytes=weight_bytes(model), notes=notes)
 

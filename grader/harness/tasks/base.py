@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +35,9 @@ class EvalData:
     labels: list[str] | None = None
     total: int | None = None  # items in the source before `limit` sampled from it
     seed: int | None = None  # the sampling seed, when a sample was drawn
+    # Further course datasets the task scores beside this one, by role (`Task.companion_datasets`:
+    # causal-lm's prompt set), loaded by the harness before evaluate.
+    companions: Mapping[str, EvalData] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,19 @@ class Task(ABC):
     input_roles: ClassVar[tuple[str, ...]] = ()
     main_input_roles: ClassVar[tuple[str, ...]] = ()
     sole_input_role: ClassVar[str | None] = None
+    # Metrics measured only when a task param is set, metric → that param (causal-lm's BLEU and
+    # chrF need a prompt set, `prompts`): validate refuses a claim of one the course leaves unset.
+    metric_params: ClassVar[dict[str, str]] = {}
 
     def __init__(self, model_dir: Path, params: Mapping[str, Any] | None = None) -> None:
         """Pure: stores what it is given. ``model_dir`` holds config / tokenizer / preprocessor files."""
         self.model_dir = model_dir
         self.params = {**self.default_params, **(params or {})}
+
+    def companion_datasets(self) -> dict[str, str]:
+        """Course datasets the task also reads (role → dataset id, from its params): the harness
+        loads each into ``EvalData.companions`` of the eval set it hands to evaluate."""
+        return {}
 
     @abstractmethod
     def latency_inputs(self, batch_size: int, input_names: list[str]) -> dict[str, np.ndarray]:

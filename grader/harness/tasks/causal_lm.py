@@ -25,6 +25,20 @@ says so. The harness
 times generation only where a KV cache is driven (`generation_unsupported` says why not
 elsewhere): a per-token time from re-running the whole sequence is not the model's generation
 speed, and comparing it with a claim would be unfair to the team.
+
+Answer quality (`bleu`, `chrf`): where the course names a prompt set (the ``prompts`` param: a
+causal-lm dataset of ``question`` / ``answer`` items, e.g. the shipped ``qa-ru``), each question is
+put into ``prompt_template`` (``{question}`` marks its place), tokenised with the tokenizer's own
+special tokens, and decoded greedily by the same loops that time generation: argmax of the last
+position, at most ``max_new_tokens`` tokens, stopping at an EOS (generation_config.json, then
+config.json, then the tokenizer). The answer is the decoded text (special tokens dropped) up to
+its first line break, stripped: a base model goes on to write the next "Q:" line. BLEU and chrF
+are sacreBLEU's corpus scores of the answers against the references (grader.harness.metrics), as
+fractions. One prompt at a time, so no padding changes an answer. A decoder graph exported with
+its KV cache (optimum's ``past_key_values.N.key`` / ``.value`` inputs, ``present.N.*`` outputs) is
+driven with it; any other graph re-runs the whole sequence each step. Perplexity is still measured
+on the eval set itself, so one grading reports both; without ``prompts`` there is no BLEU / chrF
+(validate refuses such a claim, M018).
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,9 +86,14 @@ class CausalLM(TextTask, Task):
     metrics = {
         "perplexity": MetricInfo("lower", False, "Perplexity", "Перплексия"),
         "nll": MetricInfo("lower", False, "Mean NLL per token (nats)", "Средний NLL на токен (наты)"),
+        "bleu": MetricInfo("higher", True, "BLEU of greedy answers", "BLEU жадных ответов"),
+        "chrf": MetricInfo("higher", True, "chrF of greedy answers", "chrF жадных ответов"),
     }
+    metric_params = {"bleu": "prompts", "chrf": "prompts"}
     primary = "perplexity"
-    fields = ("text",)
+    # A text set (perplexity) has `text`; a prompt set (BLEU / chrF) has `question` and `answer`.
+    # Which one a set must be is checked where it is used (`_require`).
+    optional_fields = ("text", "question", "answer")
     default_params = {
         "max_length": 256,
         "stride": 128,
@@ -81,6 +101,9 @@ class CausalLM(TextTask, Task):
         "new_tokens": 32,  # 0: no generation latency
         "generation_repeats": 3,  # timed generations per latency round, after one warm-up
         "latency_text": LATENCY_TEXT,
+        "prompts": "",  # a course dataset of questions and reference answers; "": no BLEU / chrF
+        "prompt_template": "Q: {question}\nA:",
+        "max_new_tokens": 32,  # per answer, for BLEU / chrF
     }
 
     @property
@@ -92,16 +115,25 @@ class CausalLM(TextTask, Task):
         one = self._ids_inputs(self._filled_ids(self.max_length)[None, :], input_names)
         return {name: np.repeat(array, batch_size, axis=0) for name, array in one.items()}
 
+    def companion_datasets(self) -> dict[str, str]:
+        prompts = str(self.params["prompts"])
+        return {"prompts": prompts} if prompts else {}
+
     def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
         from grader.harness.metrics import perplexity
 
         nll, count = self.negative_log_likelihood(backend, data, batch_size)
-        return {"perplexity": perplexity(nll, count), "nll": nll / count}
+        scores = {"perplexity": perplexity(nll, count), "nll": nll / count}
+        prompts = data.companions.get("prompts")
+        if prompts is not None:
+            scores |= self.answer_scores(backend, prompts)
+        return scores
 
     def negative_log_likelihood(self, backend: Backend, data: EvalData, batch_size: int) -> tuple[float, int]:
         """(total NLL in nats, number of predicted tokens) over the dataset's joined text."""
         from grader.harness.tasks.common import task_error
 
+        _require(data, ("text",), "perplexity is measured on a text set (lm-ru, lm-en)")
         ids = np.array(self.encoder.ids("\n\n".join(item["text"] for item in data.items)), dtype=np.int64)
         windows = sliding_windows(
             len(ids), self.max_length, min(int(self.params["stride"]), self.max_length - 1)
@@ -142,13 +174,19 @@ class CausalLM(TextTask, Task):
             )
         return logits
 
-    def _ids_inputs(self, ids: np.ndarray, input_names: list[str]) -> dict[str, np.ndarray]:
+    def _ids_inputs(
+        self, ids: np.ndarray, input_names: list[str], *, past_tokens: int = 0
+    ) -> dict[str, np.ndarray]:
+        """The inputs for ``ids`` after ``past_tokens`` tokens a graph's KV cache holds."""
         from grader.harness.tasks.text import select_inputs
 
+        batch, length = ids.shape
+        positions = np.arange(past_tokens, past_tokens + length, dtype=np.int64)
         encoded = {
             "input_ids": ids,
-            "attention_mask": np.ones_like(ids),
+            "attention_mask": np.ones((batch, past_tokens + length), dtype=np.int64),
             "token_type_ids": np.zeros_like(ids),
+            "position_ids": np.tile(positions, (batch, 1)),
         }
         return select_inputs(encoded, input_names, self.model_dir)
 
@@ -158,6 +196,50 @@ class CausalLM(TextTask, Task):
         once = max(1, len(self.encoder.ids(text, add_special_tokens=False)))
         ids = self.encoder.ids(" ".join([text] * (length // once + 2)))
         return np.array(ids[:length], dtype=np.int64)
+
+    # --- answer quality: BLEU / chrF of greedy answers ----------------------------------------
+
+    def answer_scores(self, backend: Backend, prompts: EvalData) -> dict[str, float]:
+        """Corpus BLEU and chrF of the greedy answers to the prompt set's questions."""
+        from grader.harness.metrics import corpus_bleu, corpus_chrf
+
+        _require(prompts, ("question", "answer"), "BLEU and chrF score answers to questions (qa-ru, qa-en)")
+        answers = self.answers(backend, [item["question"] for item in prompts.items])
+        references = [item["answer"] for item in prompts.items]
+        return {"bleu": corpus_bleu(answers, references).score, "chrf": corpus_chrf(answers, references)}
+
+    def answers(self, backend: Backend, questions: list[str]) -> list[str]:
+        """The greedy answer to each question (see the module docstring), as text."""
+        from grader.harness.tasks.seq2seq import decoder_ids
+        from grader.harness.tasks.text import TextEncoder
+
+        stop = frozenset(decoder_ids(self.model_dir, self.encoder.pad_id, self.encoder.eos_id).eos)
+        limit = TextEncoder(self.model_dir, None).max_length  # the model's positions, not the window
+        decode = self._decode_cached if backend.kv_cache_model() is not None else self._decode_uncached
+        out = []
+        for question in questions:
+            prompt = np.array(self.encoder.ids(self._prompt_text(question)), dtype=np.int64)
+            room = int(self.params["max_new_tokens"]) if limit is None else limit - len(prompt)
+            new_tokens = min(int(self.params["max_new_tokens"]), room)
+            _, generated = decode(backend, prompt, max(new_tokens, 0), time.perf_counter_ns, stop)
+            out.append(self.encoder.decode(generated).split("\n", 1)[0].strip())
+        return out
+
+    def _prompt_text(self, question: str) -> str:
+        from grader.harness.tasks.common import task_error
+
+        template = str(self.params["prompt_template"])
+        if "{question}" not in template:
+            raise task_error(
+                "Q008",
+                "the course's prompt template has no place for the question",
+                file="course.yaml",
+                field="tasks.causal-lm.params.prompt_template",
+                expected="a template with {question} in it",
+                found=template,
+                hint='e.g. prompt_template: "Q: {question}\\nA:"',
+            )
+        return template.replace("{question}", question)
 
     # --- generation latency -----------------------------------------------------------------
 
@@ -220,27 +302,48 @@ class CausalLM(TextTask, Task):
         )
 
     def _decode_uncached(
-        self, backend: Backend, prompt: np.ndarray, new_tokens: int, clock: Callable[[], int]
+        self,
+        backend: Backend,
+        prompt: np.ndarray,
+        new_tokens: int,
+        clock: Callable[[], int],
+        stop: frozenset[int] = frozenset(),
     ) -> tuple[list[int], list[int]]:
+        """Greedy decoding through the backend's forward pass: the whole sequence each step, or,
+        for a graph exported with its KV cache (`GraphCache`), the new token and the cache.
+        Returns (each step's time, the generated tokens, without the stop token that ended them)."""
         from grader.harness.tasks.common import pick_output
 
         input_names = backend.input_names()
+        cache = GraphCache.of(input_names, self.model_dir)
+        past = cache.empty() if cache is not None else {}
         sequence = list(prompt)
+        fed = 0  # tokens of `sequence` the graph's cache already holds
         steps: list[int] = []
         for _ in range(new_tokens):
-            inputs = self._ids_inputs(np.array([sequence], dtype=np.int64), input_names)
+            ids = np.array([sequence[fed:]], dtype=np.int64)
+            inputs = {**self._ids_inputs(ids, input_names, past_tokens=fed), **past}
             prepared = backend.prepare(inputs)
             started = clock()
             outputs = backend.run(prepared)
             backend.synchronize()
-            logits = pick_output(backend.to_numpy(outputs), "logits", self.model_dir)
-            token = int(np.argmax(logits[0, -1]))
+            arrays = backend.to_numpy(outputs)
+            token = int(np.argmax(pick_output(arrays, "logits", self.model_dir)[0, -1]))
             steps.append(clock() - started)
+            if cache is not None:
+                past, fed = cache.after(arrays, self.model_dir), len(sequence)
+            if token in stop:
+                break
             sequence.append(token)
         return steps, sequence[len(prompt) :]
 
     def _decode_cached(
-        self, backend: Backend, prompt: np.ndarray, new_tokens: int, clock: Callable[[], int]
+        self,
+        backend: Backend,
+        prompt: np.ndarray,
+        new_tokens: int,
+        clock: Callable[[], int],
+        stop: frozenset[int] = frozenset(),
     ) -> tuple[list[int], list[int]]:
         import torch
 
@@ -260,9 +363,98 @@ class CausalLM(TextTask, Task):
                 backend.synchronize()
                 steps.append(clock() - started)
                 past = outputs.get(key)
+                if int(token.item()) in stop:
+                    break
                 generated.append(int(token.item()))
                 tokens = token[:, None]
         return steps, generated
+
+
+@dataclass(frozen=True)
+class GraphCache:
+    """The KV cache of a decoder graph exported with it (optimum's `text-generation-with-past`, or
+    torch.onnx.export with the same names): inputs ``past_key_values.N.key`` / ``.value`` and outputs
+    ``present.N.key`` / ``.value``, each [batch, key-value heads, positions, head size]."""
+
+    names: tuple[str, ...]  # the past inputs, in the graph's order
+    heads: int
+    head_size: int
+
+    @classmethod
+    def of(cls, input_names: list[str], model_dir: Path) -> GraphCache | None:
+        """The graph's cache, or None for a graph that takes the whole sequence alone."""
+        from grader.harness.tasks.common import read_model_json, task_error
+
+        names = tuple(name for name in input_names if name.startswith(PAST_PREFIX))
+        if not names:
+            return None
+        config = read_model_json(model_dir, "config.json")
+        heads = _first_int(config, "num_attention_heads", "n_head")
+        kv_heads = _first_int(config, "num_key_value_heads") or heads
+        head_size = _first_int(config, "head_dim") or (
+            _first_int(config, "hidden_size", "n_embd") // heads if heads else 0
+        )
+        if not kv_heads or not head_size:
+            raise task_error(
+                "Q003",
+                "config.json does not say the shape of the graph's KV cache",
+                file=model_dir / "config.json",
+                expected="num_attention_heads (or n_head) and hidden_size (or head_dim), as "
+                "save_pretrained writes them",
+                found=", ".join(sorted(config)) or "no config.json",
+                hint="copy the checkpoint's config.json next to the ONNX export",
+            )
+        return cls(names, kv_heads, head_size)
+
+    def empty(self) -> dict[str, np.ndarray]:
+        """The cache before the first step: no positions (prepare casts to the graph's dtype)."""
+        return {name: np.zeros((1, self.heads, 0, self.head_size), dtype=np.float32) for name in self.names}
+
+    def after(self, outputs: dict[str, np.ndarray], model_dir: Path) -> dict[str, np.ndarray]:
+        """The next step's past inputs: this step's ``present.*`` outputs."""
+        from grader.harness.tasks.common import task_error
+
+        past = {}
+        for name in self.names:
+            present = PRESENT_PREFIX + name.removeprefix(PAST_PREFIX)
+            if present not in outputs:
+                raise task_error(
+                    "Q005",
+                    f"the graph takes {name} but returns no {present}",
+                    file=model_dir,
+                    expected=f"an output {present} for each past input",
+                    found=", ".join(sorted(outputs)),
+                    hint="export the decoder with its cache outputs (optimum-cli export onnx --task "
+                    "text-generation-with-past), or without a cache (use_cache=False)",
+                )
+            past[name] = outputs[present]
+        return past
+
+
+PAST_PREFIX = "past_key_values."
+PRESENT_PREFIX = "present."
+
+
+def _first_int(config: dict[str, Any], *keys: str) -> int:
+    return next((int(config[key]) for key in keys if isinstance(config.get(key), int)), 0)
+
+
+def _require(data: EvalData, fields: tuple[str, ...], why: str) -> None:
+    """The set's items have ``fields`` (a causal-lm set is a text set or a prompt set)."""
+    from grader.harness.tasks.common import task_error
+
+    missing = [name for name in fields if not data.items or name not in data.items[0]]
+    if missing:
+        raise task_error(
+            "E005",
+            f"dataset {data.dataset_id!r} has no {' / '.join(missing)} field",
+            file="course.yaml",
+            field=f"datasets.{data.dataset_id}.columns",
+            expected=f"items with {', '.join(fields)}: {why}",
+            found=", ".join(sorted(data.items[0])) if data.items else "no items",
+            hint="give causal-lm a text set as its `dataset:` (or `eval:`) and a set of questions and "
+            "answers as its `prompts:` param",
+        )
 
 
 def _same_length_groups(windows: list[Window], batch_size: int) -> Iterator[list[Window]]:

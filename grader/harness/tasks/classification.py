@@ -14,6 +14,7 @@ from grader.harness.tasks.base import EvalData, MetricInfo, Task
 from grader.harness.tasks.common import (
     batches,
     classification_scores,
+    dataset_labels,
     label_mapping,
     pick_output,
     run_batch,
@@ -76,12 +77,4 @@ class ClassificationTask(Task):
         return {name: scores[name] for name in self.metrics}
 
     def _labels(self, data: EvalData) -> list[str]:
-        if not data.labels:
-            raise task_error(
-                "E006",
-                f"the eval dataset {data.dataset_id!r} has no label list",
-                file="course.yaml",
-                field=f"datasets.{data.dataset_id}.labels",
-                hint="give the dataset `labels:` in course.yaml",
-            )
-        return data.labels
+        return dataset_labels(data)

@@ -67,7 +67,7 @@ CODES: list[CodeDoc] = [
         "Unknown built-in dataset",
         "source: {builtin: digits}",
         "Use a name the grader ships (grader/data/README.md lists them): digits-test, sentiment-ru/-en, "
-        "ner-ru/-en, lm-ru/-en, translation-en-ru, asr-ru/-en.",
+        "ner-ru/-en, lm-ru/-en, translation-en-ru, asr-ru/-en, shapes-test.",
     ),
     CodeDoc(
         "E010",
@@ -113,7 +113,8 @@ CODES: list[CodeDoc] = [
         "Model output is not what the task scores",
         "logits of shape [1, 2] while config.json id2label has 3 classes",
         "Return `logits` of shape [batch, classes] (an ONNX model with one output may name it anything); "
-        "keep id2label in step with the head.",
+        "keep id2label in step with the head. A detector's first output is a YOLO layout: "
+        "[batch, 4 + C, N], [batch, N, 5 + C] or [batch, N, 6].",
     ),
     CodeDoc(
         "Q006",
@@ -127,5 +128,11 @@ CODES: list[CodeDoc] = [
         "Eval data too short for the task",
         "a causal-lm dataset whose text is one word",
         "Perplexity needs at least two tokens of text; give the dataset real text.",
+    ),
+    CodeDoc(
+        "Q008",
+        "Course's prompt template has no place for the question",
+        'tasks:\n  causal-lm:\n    params: {prompts: qa-ru, prompt_template: "Answer briefly:"}',
+        'Write `{question}` where the question goes: `prompt_template: "Q: {question}\\nA:"`.',
     ),
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.findings import Finding, Location
 from grader.harness.backends.base import Backend
-from grader.harness.tasks.base import TaskError
+from grader.harness.tasks.base import EvalData, TaskError
 
 
 def task_error(
@@ -124,6 +124,20 @@ def pick_input(input_names: Sequence[str], wanted: str, model_dir: Path) -> str:
 
 
 # --- labels ------------------------------------------------------------------------------------
+
+
+def dataset_labels(data: EvalData) -> list[str]:
+    """The eval dataset's label list, which a task that names classes cannot do without."""
+    if not data.labels:
+        raise task_error(
+            "E006",
+            f"the eval dataset {data.dataset_id!r} has no label list",
+            file="course.yaml",
+            field=f"datasets.{data.dataset_id}.labels",
+            hint="give the dataset `labels:` in course.yaml",
+        )
+    return data.labels
+
 
 _GENERIC_LABEL = re.compile(r"^LABEL_(\d+)$")
 
