@@ -10,11 +10,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-# A parameter: text (already written, or `@key`, a reference to another message), a number that
-# the catalog writes in the reader's language (its placeholder names how: `{size:bytes}`), or a
-# name → fraction map (`{shares:shares}`: dtypes and their share of the parameters).
-Param = str | int | float | dict[str, float]
-
 # The key of a note kept from an older document that stored prose (measurement schema 1 and 2):
 # params `en` and `ru` hold its text in each language, as it was written.
 VERBATIM = "text"
@@ -27,3 +22,12 @@ class Note(BaseModel):
 
     key: str
     params: dict[str, Param] = {}
+
+
+# A parameter: text (already written, or `@key`, a reference to another message), a number that
+# the catalog writes in the reader's language (its placeholder names how: `{size:bytes}`), a
+# name → fraction map (`{shares:shares}`: dtypes and their share of the parameters), or another
+# Note, rendered in the same language (a figure with its interval inside a sentence).
+Param = str | int | float | dict[str, float] | Note
+
+Note.model_rebuild()  # Param, defined after it, refers to Note itself

@@ -107,6 +107,7 @@ class TimingReport(_Model):
     stop_reason: str  # "stable", "max_time_s", "max_iters"
     timer: str
     measure_s: float
+    waited_s: float | None = None  # run-queue wait of the process's threads while timing (timing.py)
 
 
 class QualityReport(_Model):

@@ -654,11 +654,25 @@ def _run_round(
     target.outcomes.append(outcome)
     model.round_numbers.setdefault(device, []).append(round_)
     model.round_info.setdefault(device, []).append(
-        RoundInfo(round=round_, cpu=cpu, steal_s=steal.seconds(), governor=governor(cpu), wall_s=wall)
+        RoundInfo(
+            round=round_,
+            cpu=cpu,
+            steal_s=steal.seconds(),
+            governor=governor(cpu),
+            wall_s=wall,
+            waited_share=_waited_share(outcome),
+        )
     )
     model.phase(_phase_result("latency", device, round_, outcome))
     tracker.step("latency", f"{model.measurement.name}: round {round_} on {device} {outcome.status.value}")
     return [f"{model.key}@{device}#{round_}"]
+
+
+def _waited_share(outcome: ChildOutcome) -> float | None:
+    timing = outcome.report.timing if outcome.report is not None else None
+    if timing is None or timing.waited_s is None or timing.measure_s <= 0:
+        return None
+    return min(1.0, max(0.0, timing.waited_s / timing.measure_s))
 
 
 def _stop_reason(target: _Target, speed: SpeedSettings, tolerance: Tolerance) -> str:

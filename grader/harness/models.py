@@ -67,6 +67,8 @@ class RoundInfo(Model):
     steal_s: float | None = None  # hypervisor steal time of that CPU (all CPUs if unpinned) meanwhile
     governor: str | None = None  # cpufreq scaling governor of that CPU
     wall_s: float | None = None  # the child's whole life: fork, load, warm-up, timed calls
+    # share of the timed window the child's threads waited for a CPU (other work on its CPU)
+    waited_share: float | None = None
 
 
 class LatencyResult(Model):

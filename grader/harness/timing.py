@@ -10,6 +10,11 @@ at ``max_time_s`` / ``max_iters``, whichever comes first. Samples are millisecon
 
 Only the call sits between the two clock reads; the bookkeeping runs outside them, and the
 garbage collector is paused while timing so that a collection does not land inside a sample.
+
+The report also says how long the process's threads sat runnable but waiting for a CPU while the
+calls were timed (the scheduler's run-queue delay, /proc/self/task/*/schedstat): on a runner
+where other work shares the timed CPU, that wait is part of every sample, and the verdict treats
+such a round as contended rather than as the model's own speed (grader/verify/checks.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from grader.course.model import LatencySettings
 from grader.harness.jobs import TimingReport
@@ -27,6 +33,20 @@ NS_PER_MS = 1_000_000
 CHECK_GROWTH = 1.25  # a new stability check once the sample count has grown by a quarter
 
 Clock = Callable[[], int]
+TASKS = Path("/proc/self/task")
+
+
+def run_queue_wait_s() -> float | None:
+    """Seconds this process's threads have waited runnable for a CPU so far (the second field of
+    each thread's schedstat); None where the kernel does not say (no schedstats, not Linux)."""
+    total = 0
+    try:
+        for task in TASKS.iterdir():
+            fields = (task / "schedstat").read_text().split()
+            total += int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / NS_PER_S
 
 
 def time_calls(call: Callable[[], object], n: int, clock: Clock = time.perf_counter_ns) -> list[int]:
@@ -72,7 +92,9 @@ def measure(
     gc.disable()
     try:
         warmup_iters, warmup_s, converged = warm_up(call, settings, clock)
+        waited_before = run_queue_wait_s()
         samples, stable, reason, measure_s = _measure_loop(call, settings, clock)
+        waited_after = run_queue_wait_s()
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -85,6 +107,7 @@ def measure(
         stop_reason=reason,
         timer=timer,
         measure_s=measure_s,
+        waited_s=None if waited_before is None or waited_after is None else waited_after - waited_before,
     )
 
 

@@ -83,6 +83,8 @@ def render(
 
 
 def _resolve(value: Param, language: Language, labels: dict[str, dict[str, str]] | None) -> Param:
+    if isinstance(value, Note):  # a nested sentence: in the same language
+        return render(value.key, value.params, language, labels)
     if not isinstance(value, str) or not value.startswith("@"):
         return value
     ref = value[1:]

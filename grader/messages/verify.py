@@ -34,15 +34,37 @@ VERIFY: dict[str, dict[str, str]] = {
         "верно ли оно. Время, отведённое курсом на эту модель, исчерпано; значение показано, но не "
         "оценивается.",
     },
+    "reason.contended": {
+        "en": "Not decided: the runner measured {measured}, outside the band your claim {claim} allows "
+        "({band}), but while it timed, other work held the timed CPU for up to {waited:percent} of a "
+        "round. Waiting for a CPU slows some models more than others, so the ratio itself moved: "
+        "the figure is shown, not graded.",
+        "ru": "Не решено: на раннере измерено {measured}, вне диапазона, который допускает ваше "
+        "заявление {claim} ({band}), но во время замера другие процессы занимали этот CPU до "
+        "{waited:percent} времени раунда. Ожидание CPU замедляет одни модели сильнее других, так что "
+        "сдвинулось само отношение: значение показано, но не оценивается.",
+    },
     "hint.inconclusive": {
         "en": "This is not your fault and needs no change to the manifest: the runner was too busy to "
-        "narrow the interval (its rounds ran on CPU {cpu}; the hypervisor gave that CPU to other "
-        "guests for {steal} meanwhile; frequency governor {governor}). An instructor's /regrade on a "
-        "quiet runner settles it.",
-        "ru": "Это не ваша ошибка, и манифест менять не нужно: раннер был слишком загружен, чтобы сузить "
-        "интервал (раунды шли на CPU {cpu}; за это время гипервизор отдал этот CPU другим машинам на "
+        "decide (its rounds ran on CPU {cpu}; the hypervisor gave that CPU to other guests for "
+        "{steal} meanwhile; frequency governor {governor}). An instructor's /regrade on a quiet "
+        "runner settles it.",
+        "ru": "Это не ваша ошибка, и манифест менять не нужно: раннер был слишком загружен, чтобы "
+        "решить (раунды шли на CPU {cpu}; за это время гипервизор отдал этот CPU другим машинам на "
         "{steal}; режим частоты {governor}). Повторная проверка (/regrade) преподавателем на "
         "свободном раннере это решит.",
+    },
+    "hint.inconclusive_waited": {  # the same, where the rounds measured their wait for the CPU
+        "en": "This is not your fault and needs no change to the manifest: the runner was too busy to "
+        "decide (its rounds ran on CPU {cpu}; other processes held that CPU for up to "
+        "{waited:percent} of a round's timed calls; the hypervisor gave it to other guests for "
+        "{steal} meanwhile; frequency governor {governor}). An instructor's /regrade on a quiet "
+        "runner settles it.",
+        "ru": "Это не ваша ошибка, и манифест менять не нужно: раннер был слишком загружен, чтобы "
+        "решить (раунды шли на CPU {cpu}; другие процессы занимали этот CPU до {waited:percent} "
+        "времени замера раунда; за это время гипервизор отдал его другим машинам на {steal}; режим "
+        "частоты {governor}). Повторная проверка (/regrade) преподавателем на свободном раннере это "
+        "решит.",
     },
     "figure.ratio_ci": {
         "en": "{value} ({confidence} CI {interval}, {rounds} rounds)",

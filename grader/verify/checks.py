@@ -459,7 +459,7 @@ def latency_check(subject: Subject, metric: str, ctx: Context) -> MetricCheck:
         fields,
         reason=reason,
         claim_text=claim.raw,
-        rounds_ran_on=_round_info(subject, device),
+        rounds_ran_on=_round_info(subject, device) + _round_info(base, device),
     )
 
 
@@ -469,20 +469,19 @@ def _round_info(subject: Subject, device: str) -> list[RoundInfo]:
     return list(dm.latency.round_info) if dm is not None and dm.latency is not None else []
 
 
-def measured_ratio_text(reading: Reading) -> str:
-    """`1.84× (95 % CI 1.79–1.89×, 12 rounds)`, or the bare ratio without an interval."""
+def measured_ratio_text(reading: Reading) -> str | Note:
+    """`1.84× (95 % CI 1.79–1.89×, 12 rounds)` as a note (rendered in the sentence's language),
+    or the bare ratio without an interval."""
     assert reading.value is not None
     interval = reading.interval
     if interval is None:
         return fmt.ratio(reading.value)
-    return text(
-        note(
-            "figure.ratio_ci",
-            value=fmt.ratio(interval.estimate),
-            confidence=fmt.percent(interval.confidence),
-            interval=fmt.ratio_interval(interval.low, interval.high),
-            rounds=str(interval.rounds),
-        )
+    return note(
+        "figure.ratio_ci",
+        value=fmt.ratio(interval.estimate),
+        confidence=fmt.percent(interval.confidence),
+        interval=fmt.ratio_interval(interval.low, interval.high),
+        rounds=str(interval.rounds),
     )
 
 
@@ -508,10 +507,19 @@ def judge_speed(
         verdict = tolerance.judge_interval(claimed, interval.low, interval.high)
     if verdict is IntervalVerdict.INSIDE:
         return _make(MetricStatus.REPRODUCED, fields, reason)
-    if verdict is IntervalVerdict.OUTSIDE:
-        return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
-    assert interval is not None
     band_low, band_high = tolerance.band(claimed)
+    if verdict is IntervalVerdict.OUTSIDE:
+        if _off_despite_contention(claimed, reading, tolerance, rounds_ran_on):
+            return _make(MetricStatus.OFF, fields, reason, note("hint.speedup"))
+        # the runner, not the claim, may be what moved
+        busy = note(
+            "reason.contended",
+            claim=claim_text,
+            measured=measured_ratio_text(reading),
+            band=fmt.ratio_interval(band_low, band_high),
+            waited=max_waited_share(rounds_ran_on) or 0.0,
+        )
+        return _make(MetricStatus.INCONCLUSIVE, fields, busy, conditions_note(rounds_ran_on))
     undecided = note(
         "reason.inconclusive",
         claim=claim_text,
@@ -521,17 +529,54 @@ def judge_speed(
     return _make(MetricStatus.INCONCLUSIVE, fields, undecided, conditions_note(rounds_ran_on))
 
 
+# A round whose timed calls waited this share of their window for a CPU held by other work ran
+# on a contended runner: that wait is in every sample, and it slows a model of many small operators
+# (PyTorch's eager calls) more than a fused graph, so the ratio itself moves. An "off" verdict then
+# says more about the runner than about the claim: such a claim is left undecided instead.
+CONTENDED_SHARE = 0.05
+
+
+def max_waited_share(info: list[RoundInfo]) -> float | None:
+    shares = [r.waited_share for r in info if r.waited_share is not None]
+    return max(shares) if shares else None
+
+
+def contended(info: list[RoundInfo]) -> bool:
+    """Whether any round's timed calls waited for their CPU long enough to move a speed-up."""
+    share = max_waited_share(info)
+    return share is not None and share >= CONTENDED_SHARE
+
+
+def _off_despite_contention(
+    claimed: float, reading: Reading, tolerance: Tolerance, info: list[RoundInfo]
+) -> bool:
+    """Whether the claim is off even if every round's wait for its CPU had moved the ratio the
+    most it can: a sample that waited share w of its time is at most 1 / (1 − w) too long, so the
+    interval, widened by that factor both ways, must still lie outside the claim's band."""
+    share = max_waited_share(info)
+    if share is None or share < CONTENDED_SHARE:
+        return True
+    interval = reading.interval
+    low, high = (interval.low, interval.high) if interval is not None else (reading.value, reading.value)
+    assert low is not None and high is not None
+    factor = 1 / (1 - min(share, 0.9))
+    return tolerance.judge_interval(claimed, low / factor, high * factor) is IntervalVerdict.OUTSIDE
+
+
 def conditions_note(info: list[RoundInfo]) -> Note:
     """What the rounds ran on, said beside an undecided result (grader.harness.affinity)."""
     cpus = sorted({r.cpu for r in info if r.cpu is not None})
     steal = [r.steal_s for r in info if r.steal_s is not None]
     governors = sorted({r.governor for r in info if r.governor})
-    return note(
-        "hint.inconclusive",
-        cpu=", ".join(str(c) for c in cpus) or "—",
-        steal=f"{sum(steal):.2f} s" if steal else "—",
-        governor=", ".join(governors) or "—",
-    )
+    said = {
+        "cpu": ", ".join(str(c) for c in cpus) or "—",
+        "steal": f"{sum(steal):.2f} s" if steal else "—",
+        "governor": ", ".join(governors) or "—",
+    }
+    waited = max_waited_share(info)
+    if waited is None:  # rounds of an older harness, or a kernel without schedstats
+        return note("hint.inconclusive", **said)
+    return note("hint.inconclusive_waited", waited=waited, **said)
 
 
 def _per_token_elsewhere(subject: Subject, metric: str, claim: ParsedClaim, ctx: Context) -> MetricCheck:
@@ -618,7 +663,7 @@ def _speedup_claim(
         fields,
         reason=reason,
         claim_text=claim.raw,
-        rounds_ran_on=_round_info(subject, DEVICES[metric]),
+        rounds_ran_on=_round_info(subject, DEVICES[metric]) + _round_info(ctx.baseline, DEVICES[metric]),
     )
 
 
