@@ -383,7 +383,15 @@ CODES: list[CodeDoc] = [
         "graph really has; or export with the standard input names (optimum-cli export onnx, or "
         "torch.onnx.export with input_names=[...]): text models take input_ids (attention_mask, "
         "token_type_ids, position_ids), image models pixel_values, speech models input_features or "
-        "input_values.",
+        "input_values, a detector one image batch [batch, 3, S, S].",
+    ),
+    CodeDoc(
+        "A020",
+        "ONNX detector output is not a YOLO layout",
+        "task: object-detection\n# config.json id2label: 3 classes; model.onnx output0: [1, 5, 8400]",
+        "Export with ultralytics (format='onnx', optionally nms=True) or YOLOv5's export.py: the first "
+        "output must be [batch, 4 + C, N], [batch, N, 5 + C] or [batch, N, 6], with C the classes of "
+        "config.json's id2label.",
     ),
     CodeDoc(
         "A022",
