@@ -246,6 +246,14 @@ CODES: list[CodeDoc] = [
         'measurable here". Export to ONNX or save a safetensors checkpoint to have them verified.',
     ),
     CodeDoc(
+        "M018",
+        "Quality metric the course's settings do not measure",
+        "task: causal-lm\nquality:\n  bleu: 0.21      # the course's causal-lm names no prompt set",
+        "BLEU and chrF of causal-lm are measured on a prompt set that course.yaml names "
+        "(`tasks.causal-lm.params.prompts`, e.g. qa-ru). Remove the claim, or set `params: {prompts: "
+        "qa-en}` in the manifest where the course allows it.",
+    ),
+    CodeDoc(
         "M019",
         "`inputs:` mapping the grader cannot use",
         "format: onnx\ninputs: {features: audio_feature}   # the role is audio_features",
@@ -348,9 +356,10 @@ CODES: list[CodeDoc] = [
     CodeDoc(
         "A015",
         "Quantization the grader does not load",
-        'config.json: {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}',
-        "Quantize with GPTQ or AWQ (gptqmodel) or compressed-tensors, or submit an ONNX or OpenVINO "
-        "export; bitsandbytes quantizes at load time, so there is no quantized file to grade.",
+        'config.json: {"quantization_config": {"quant_method": "hqq", "nbits": 4}}',
+        "Quantize with GPTQ or AWQ (gptqmodel), compressed-tensors or bitsandbytes (`load_in_8bit` / "
+        "`load_in_4bit`, then `save_pretrained`), or submit an ONNX or OpenVINO export. A bitsandbytes "
+        "config that sets both or neither of load_in_8bit and load_in_4bit is refused too.",
     ),
     CodeDoc(
         "A016",
@@ -392,6 +401,15 @@ CODES: list[CodeDoc] = [
         "Export with ultralytics (format='onnx', optionally nms=True) or YOLOv5's export.py: the first "
         "output must be [batch, 4 + C, N], [batch, N, 5 + C] or [batch, N, 6], with C the classes of "
         "config.json's id2label.",
+    ),
+    CodeDoc(
+        "A021",
+        "bitsandbytes checkpoint not measurable on this machine (warning)",
+        'config.json: {"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}}\n'
+        "# and bitsandbytes is not installed (or older than 0.46.1) where `grader validate` ran",
+        "Install bitsandbytes >= 0.46.1 where the model is measured (`pip install "
+        "'compression-grader[quant]'`): it runs LLM.int8 and NF4/FP4 on CPU and CUDA. Without it only "
+        'the size is measured; latency, memory and quality claims read "not measurable here".',
     ),
     CodeDoc(
         "A022",
