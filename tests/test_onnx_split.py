@@ -294,3 +294,75 @@ def test_validation_names_the_missing_graph(
 def test_a_complete_split_export_validates(t5: dict[str, Any], tmp_path: Path, variant: str) -> None:
     folder = t5["root"] / variant
     assert validate_split(tmp_path, folder, {p.name for p in folder.glob("*.onnx")}) == []
+
+
+# --- generation latency: time per output token from the cache --------------------------------------
+
+
+def greedy_without_eos(model: Any, inputs: dict[str, np.ndarray], prompt: list[int], count: int) -> list[int]:
+    """PyTorch's forward pass over the whole prefix, ``count`` tokens, never stopping at EOS."""
+    encoder = {k: torch.from_numpy(v) for k, v in inputs.items() if k != "decoder_input_ids"}
+    decoded = torch.tensor([prompt])
+    with torch.inference_mode():
+        for _ in range(count):
+            token = model(**encoder, decoder_input_ids=decoded, use_cache=False).logits[0, -1].argmax()
+            decoded = torch.cat([decoded, token.view(1, 1)], dim=1)
+    return decoded[0, len(prompt) :].tolist()
+
+
+def test_generation_latency_of_a_split_export_and_its_checkpoint(t5: dict[str, Any]) -> None:
+    from grader.harness.backends.transformers import TransformersBackend
+
+    params = {**T5_PARAMS, "new_tokens": 5, "generation_repeats": 2}
+    task = Seq2Seq(t5["root"] / "past", params)
+    inputs = task.latency_inputs(1, ["input_ids", "attention_mask", "decoder_input_ids"])
+    expected = greedy_without_eos(t5["model"], inputs, task.prompt, 5)
+    spec = LoadSpec(t5["folder"], "safetensors", task="seq2seq")
+    for runtime in (backend(t5["root"] / "past", "seq2seq"), TransformersBackend(spec)):
+        with runtime:
+            assert task.generation_unsupported(runtime) is None
+            timing = task.generation_latency(runtime, repeats=2, warmup=0)
+        assert timing.generated == expected and timing.kv_cache
+        assert timing.time_to_first_token.stats.n == 2 and timing.time_per_output_token.stats.n == 8
+    with backend(t5["root"] / "no-past", "seq2seq") as runtime:
+        assert "without a key / value cache" in (task.generation_unsupported(runtime) or "")
+        assert "new_tokens" in (Seq2Seq(t5["root"] / "past", T5_PARAMS).generation_unsupported(runtime) or "")
+
+
+def test_generation_latency_of_a_split_whisper_export(whisper: dict[str, Any]) -> None:
+    from transformers import WhisperForConditionalGeneration
+
+    task = SpeechRecognition(whisper["root"] / "past", {**WHISPER_PARAMS, "new_tokens": 4})
+    inputs = task.latency_inputs(1, ["input_features", "decoder_input_ids"])
+    model = WhisperForConditionalGeneration.from_pretrained(str(whisper["folder"])).eval()
+    with backend(whisper["root"] / "past", "speech-recognition") as runtime:
+        assert task.generation_unsupported(runtime) is None
+        timing = task.generation_latency(runtime, repeats=1, warmup=0)
+    assert timing.generated == greedy_without_eos(model, inputs, task.prompt, 4)
+    assert timing.prompt_tokens == len(task.prompt) and timing.time_per_output_token.stats.n == 3
+
+
+def test_the_latency_child_times_a_split_export_s_generation_where_the_course_asks(
+    t5: dict[str, Any],
+) -> None:
+    """What the harness does with it: generation is timed only where the course sets new_tokens,
+    and the latency child's generation step reports the split export's figures (or, without a
+    cache, why not) instead of raising."""
+    from grader.harness.child import _generation
+    from grader.harness.jobs import ChildReport
+    from grader.harness.measure import _times_generation
+
+    assert not _times_generation("seq2seq", {}) and not _times_generation("speech-recognition", {})
+    assert _times_generation("seq2seq", {"new_tokens": 4}) and _times_generation(
+        "speech-recognition", {"new_tokens": 4}
+    )
+    task = Seq2Seq(t5["root"] / "past", {**T5_PARAMS, "new_tokens": 4, "generation_repeats": 2})
+    timed, refused = ChildReport(ok=True, pid=1), ChildReport(ok=True, pid=1)
+    with backend(t5["root"] / "past", "seq2seq") as runtime:
+        _generation(task, runtime, timed)
+    with backend(t5["root"] / "no-past", "seq2seq") as runtime:
+        _generation(task, runtime, refused)
+    assert timed.generation is not None and timed.generation.kv_cache and timed.generation.new_tokens == 4
+    assert len(timed.generation.ttft_ms) == 2 and len(timed.generation.tpot_ms) == 6
+    assert refused.generation is None and refused.generation_error_kind == "not_measurable"
+    assert "decoder_with_past_model.onnx" in (refused.generation_error or "")

@@ -22,6 +22,7 @@ import numpy as np
 
 from grader.harness.backends.base import Backend
 from grader.harness.tasks.base import EvalData, MetricInfo, Task
+from grader.harness.tasks.encoder_decoder import GENERATION_PARAMS, EncoderDecoderGeneration
 from grader.harness.tasks.text import LATENCY_TEXT, TextTask
 
 # How to export an encoder-decoder model the grader runs (checked with torch 2.13, transformers 5):
@@ -36,7 +37,7 @@ EXPORT_HINT = (
 )
 
 
-class Seq2Seq(TextTask, Task):
+class Seq2Seq(EncoderDecoderGeneration, TextTask, Task):
     name = "seq2seq"
     model_heads = ("AutoModelForSeq2SeqLM",)
     metrics = {
@@ -50,7 +51,9 @@ class Seq2Seq(TextTask, Task):
         "max_new_tokens": 64,
         "source_prefix": "",
         "latency_text": LATENCY_TEXT,
+        **GENERATION_PARAMS,
     }
+    generates_tokens = True  # where the course sets new_tokens (grader.harness.tasks.encoder_decoder)
 
     @cached_property
     def special_ids(self) -> DecoderIds:

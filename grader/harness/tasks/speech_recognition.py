@@ -32,6 +32,7 @@ import numpy as np
 
 from grader.harness.backends.base import Backend
 from grader.harness.tasks.base import EvalData, MetricInfo, Task
+from grader.harness.tasks.encoder_decoder import GENERATION_PARAMS, EncoderDecoderGeneration
 
 if TYPE_CHECKING:
     from grader.harness.tasks.audio import AudioPreprocessor
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 _SPACES = re.compile(r"\s+")
 
 
-class SpeechRecognition(Task):
+class SpeechRecognition(EncoderDecoderGeneration, Task):
     name = "speech-recognition"
     model_heads = ("AutoModelForSpeechSeq2Seq", "AutoModelForCTC")
     input_roles = ("audio_features", "audio_waveform", "audio_lengths", "attention_mask", "decoder_tokens")
@@ -52,7 +53,14 @@ class SpeechRecognition(Task):
     }
     primary = "wer"
     fields = ("audio", "text")
-    default_params = {"max_new_tokens": 96, "language": "", "latency_seconds": 5.0, "seed": 0}
+    default_params = {
+        "max_new_tokens": 96,
+        "language": "",
+        "latency_seconds": 5.0,
+        "seed": 0,
+        **GENERATION_PARAMS,
+    }
+    generates_tokens = True  # Whisper-like models, where the course sets new_tokens (tasks.encoder_decoder)
 
     @cached_property
     def preprocessor(self) -> AudioPreprocessor:
@@ -133,6 +141,14 @@ class SpeechRecognition(Task):
         return {
             name: np.repeat(array, batch_size, axis=0) for name, array in one.items() if name in input_names
         }
+
+    def generation_unsupported(self, backend: Backend) -> str | None:
+        if self._ctc(backend.input_names()):
+            return (
+                "a CTC model emits every frame's token in one forward pass, so it has no time per output "
+                "token; claim its latency per item"
+            )
+        return super().generation_unsupported(backend)
 
     def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
         from grader.harness.metrics import char_error_rate, word_error_rate
