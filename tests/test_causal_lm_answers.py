@@ -89,9 +89,11 @@ def _task(model: TaskModel) -> CausalLM:
     )
 
 
-def export_with_cache(model: TaskModel, target: Path) -> Path:
+def export_with_cache(model: TaskModel, target: Path, *, presents: bool = True) -> Path:
     """The checkpoint as an ONNX decoder that takes and returns its KV cache, named as optimum
-    names them (the task feeds an empty cache first, then each step's presents)."""
+    names them (the task feeds an empty cache first, then each step's presents); with
+    ``presents=False`` one that takes a cache and returns only its logits (it scores a window, but
+    no loop can carry its cache from one step to the next)."""
     from transformers import DynamicCache
 
     lm = model.load()
@@ -114,12 +116,12 @@ def export_with_cache(model: TaskModel, target: Path) -> Path:
                 past_key_values=cache,
                 use_cache=True,
             )
-            presents = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
-            return (out.logits, *presents)
+            cached = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
+            return (out.logits, *cached) if presents else out.logits
 
     kinds = [f"{layer}.{kind}" for layer in range(layers) for kind in ("key", "value")]
     past_names = [f"past_key_values.{k}" for k in kinds]
-    present_names = [f"present.{k}" for k in kinds]
+    present_names = [f"present.{k}" for k in kinds] if presents else []
     ids = torch.tensor([[3, 4, 5]])
     past = [torch.zeros(1, lm.config.num_key_value_heads, 2, head) for _ in kinds]
     axes: dict[str, dict[int, str]] = {

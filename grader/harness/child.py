@@ -335,12 +335,13 @@ def _evaluate(job: PhaseJob, task: Task | None, backend: Backend) -> QualityRepo
     }
     data = dataclasses.replace(data, companions=companions) if companions else data
     started = time.perf_counter()
-    metrics = task.evaluate(backend, data, job.batch_size)
+    evaluation = task.assess(backend, data, job.batch_size)
     return QualityReport(
-        metrics={k: float(v) for k, v in metrics.items()},
+        metrics={k: float(v) for k, v in evaluation.scores.items()},
         n=len(data.items),
         dataset_digest=data.digest,
         seconds=time.perf_counter() - started,
+        unmeasured=dict(evaluation.unmeasured),
     )
 
 

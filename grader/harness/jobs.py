@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.course.model import LatencySettings
+from grader.notes import Note
 
 Phase = Literal["latency", "memory", "quality"]
 
@@ -115,6 +116,9 @@ class QualityReport(_Model):
     n: int
     dataset_digest: str
     seconds: float
+    # metric → why the task could not measure it for this model, while `metrics` stand
+    # (grader.harness.tasks.base.Evaluation: causal-lm's BLEU of a model that cannot generate)
+    unmeasured: dict[str, Note] = {}
 
 
 class GenerationReport(_Model):

@@ -517,6 +517,7 @@ def _quality_result(
         params=dict(context.params),
         seconds=quality.seconds,
         visibility=dataset.visibility if dataset else "public",
+        unmeasured=dict(quality.unmeasured),
     )
 
 

@@ -138,6 +138,10 @@ class QualityResult(Model):
     primary: str
     params: dict[str, int | float | str | bool] = {}
     seconds: float | None = None
+    # Metrics of the task the model could not be measured on while `metrics` stand, each with why
+    # (a note of grader.messages: causal-lm's BLEU / chrF of a model that cannot generate). Absent
+    # from older documents: every metric was measured or the phase failed.
+    unmeasured: dict[str, Note] = {}
     # Added for private splits: the dataset's `visibility` in course.yaml. Private figures stay in
     # instructor-only output until the homework's deadline (grader.verify.private).
     visibility: Literal["public", "private"] = "public"

@@ -80,6 +80,24 @@ VERIFY: dict[str, dict[str, str]] = {
         "en": "The task does not report {metric}; it reports: {available}.",
         "ru": "Задача не считает метрику {metric}; она считает: {available}.",
     },
+    # a metric the task could not measure for this model while its others stand; {why} is a note
+    # the harness wrote (unmeasured.*), {metric} a metric's label (@quality.<name>)
+    "reason.metric_unmeasured": {
+        "en": "{metric} is not measured for this model: {why}. The task's other metrics are measured "
+        "and graded.",
+        "ru": "{metric} для этой модели не измеряется: {why}. Остальные метрики задачи измерены и "
+        "оцениваются.",
+    },
+    "reason.metric_unmeasured_claim": {
+        "en": "Your claim {claim} cannot be verified: {metric} is not measured for this model: {why}. "
+        "The task's other metrics are measured and graded.",
+        "ru": "Заявление {claim} не проверить: {metric} для этой модели не измеряется: {why}. "
+        "Остальные метрики задачи измерены и оцениваются.",
+    },
+    "unmeasured.cannot_generate": {  # causal-lm: BLEU / chrF of answers the model could not generate
+        "en": "the model could not generate answers to the course's questions ({text})",
+        "ru": "модель не смогла сгенерировать ответы на вопросы курса ({text})",
+    },
     "reason.no_baseline": {
         "en": "There is no baseline in this submission to compare with.",
         "ru": "В этой сдаче нет базовой модели, с которой можно сравнить.",

@@ -138,10 +138,30 @@ def _not_ok(reading: Reading, fields: dict, ctx: Context) -> MetricCheck:
         return _make(MetricStatus.NOT_MEASURABLE, fields, note("reason.not_measurable", text=reading.reason))
     if reading.state is State.UNKNOWN_METRIC:
         return _make(MetricStatus.UNVERIFIABLE, fields, _unknown_metric_note(fields["metric"], reading))
+    if reading.state is State.UNMEASURED:
+        return _unmeasured(reading, fields)
     return _make(
         MetricStatus.FAILED,
         fields,
         note("reason.failed", phase=f"@phase.{reading.phase}", text=reading.reason),
+    )
+
+
+def _unmeasured(reading: Reading, fields: dict) -> MetricCheck:
+    """A metric the task could not measure for this model while its others stand (causal-lm's BLEU
+    of a model that cannot generate): a claim of it cannot be verified, which fails nothing; left
+    unclaimed, it is not measurable."""
+    why = reading.why
+    assert why is not None  # quality_reading gives every UNMEASURED reading its note
+    metric = f"@{fields['metric']}"  # @quality.<name>: the metric's label, in the reader's language
+    if fields["claimed_raw"] is None:
+        return _make(
+            MetricStatus.NOT_MEASURABLE, fields, note("reason.metric_unmeasured", metric=metric, why=why)
+        )
+    return _make(
+        MetricStatus.UNVERIFIABLE,
+        fields,
+        note("reason.metric_unmeasured_claim", claim=fields["claimed_raw"], metric=metric, why=why),
     )
 
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from grader.harness.models import DeviceMeasurement, LatencyResult, ModelMeasurement, PhaseResult, Status
 from grader.harness.stats import Interval, Stats, median_interval, ratio_interval
+from grader.messages import text as note_text
+from grader.notes import Note
 
 
 class State(StrEnum):
@@ -21,6 +23,7 @@ class State(StrEnum):
     NOT_MEASURABLE = "not_measurable"
     NOISY = "noisy"  # schema 1 documents: above the old noise gate: shown, never graded
     UNKNOWN_METRIC = "unknown_metric"  # the task does not report this metric
+    UNMEASURED = "unmeasured"  # the task could not measure this metric for this model; its others stand
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Reading:
     cv: float | None = None
     available: tuple[str, ...] = ()  # UNKNOWN_METRIC: the metrics the task does report
     interval: Interval | None = None  # how well the value is known (a time: ms/item or ms/token)
+    why: Note | None = None  # UNMEASURED: the harness's note of why (`reason` is its English text)
 
     @property
     def ok(self) -> bool:
@@ -295,6 +299,9 @@ def quality_reading(m: ModelMeasurement, metric: str) -> Reading:
     quality = m.quality
     if quality is None:
         return _failure(m, None, "quality")
+    why = quality.unmeasured.get(metric)
+    if why is not None:
+        return Reading(State.UNMEASURED, reason=note_text(why), phase="quality", why=why)
     if metric not in quality.metrics:
         return Reading(
             State.UNKNOWN_METRIC,
@@ -310,6 +317,11 @@ def phase_problems(m: ModelMeasurement) -> list[str]:
     problems = []
     if m.status in (Status.FAILED, Status.NOT_MEASURABLE) and m.reason:
         problems.append(f"{m.status.value}: {m.reason}")
+    if m.quality is not None:
+        problems += [
+            f"quality: {name} not measured: {note_text(why)}"
+            for name, why in sorted(m.quality.unmeasured.items())
+        ]
     for p in m.phases:
         if p.status in (Status.FAILED, Status.NOT_MEASURABLE, Status.NOISY):
             where = f" on {p.device}" if p.device else ""

@@ -17,12 +17,21 @@ import numpy as np
 
 from grader.errors import InputError
 from grader.harness.backends.base import Backend, NotMeasurable
+from grader.notes import Note
 from grader.task_catalog import MetricInfo  # declared below the stages; re-exported for task modules
 
 if TYPE_CHECKING:
     from grader.harness.stats import Samples
 
-__all__ = ["EvalData", "GenerationTiming", "MetricInfo", "Task", "TaskError", "TaskNotMeasurable"]
+__all__ = [
+    "EvalData",
+    "Evaluation",
+    "GenerationTiming",
+    "MetricInfo",
+    "Task",
+    "TaskError",
+    "TaskNotMeasurable",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,16 @@ class EvalData:
     # Further course datasets the task scores beside this one, by role (`Task.companion_datasets`:
     # causal-lm's prompt set), loaded by the harness before evaluate.
     companions: Mapping[str, EvalData] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What one evaluation measured: the scores, and each metric the task could not measure for this
+    model with why (a Note of grader.messages), while the others stand: causal-lm's BLEU / chrF of a
+    graph that cannot generate, beside its perplexity."""
+
+    scores: dict[str, float]
+    unmeasured: dict[str, Note] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,12 @@ class Task(ABC):
     @abstractmethod
     def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
         """Run the model over ``data`` and return every metric in ``metrics``."""
+
+    def assess(self, backend: Backend, data: EvalData, batch_size: int) -> Evaluation:
+        """``evaluate``, with the metrics it could not measure for this model and why. A task whose
+        metrics stand or fall together (every one but causal-lm) leaves nothing unmeasured: its
+        failure fails the quality phase."""
+        return Evaluation(dict(self.evaluate(backend, data, batch_size)))
 
     def generation_unsupported(self, backend: Backend) -> str | None:
         """Why the harness does not time generation for this model, or None when it does."""

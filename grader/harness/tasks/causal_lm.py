@@ -20,11 +20,13 @@ Generation latency (`generation_latency`): greedy decoding of ``new_tokens`` tok
 prompt of ``prompt_tokens`` tokens, never stopping early; time to first token (the prompt's
 forward pass plus the argmax) and time per output token (each later step). A backend that offers a model
 to drive with its KV cache (``Backend.kv_cache_model``: the transformers backend) is driven so,
-as real generation is; any other backend re-runs the whole sequence each step, and the result
-says so. The harness
-times generation only where a KV cache is driven (`generation_unsupported` says why not
-elsewhere): a per-token time from re-running the whole sequence is not the model's generation
-speed, and comparing it with a claim would be unfair to the team.
+as real generation is; so is a decoder graph exported with its KV cache (`GraphCache`: each step
+feeds the new token and the previous step's ``present.N.*``; the forward latency and perplexity
+feed it an empty cache, so one call scores the whole window); any other graph re-runs the whole
+sequence each step. The harness times generation only where a KV cache is driven
+(`generation_unsupported` says why not elsewhere): a per-token time from re-running the whole
+sequence is not the model's generation speed, and comparing it with a claim would be unfair to the
+team.
 
 Answer quality (`bleu`, `chrf`): where the course names a prompt set (the ``prompts`` param: a
 causal-lm dataset of ``question`` / ``answer`` items, e.g. the shipped ``qa-ru``), each question is
@@ -38,7 +40,11 @@ fractions. One prompt at a time, so no padding changes an answer. A decoder grap
 its KV cache (optimum's ``past_key_values.N.key`` / ``.value`` inputs, ``present.N.*`` outputs) is
 driven with it; any other graph re-runs the whole sequence each step. Perplexity is still measured
 on the eval set itself, so one grading reports both; without ``prompts`` there is no BLEU / chrF
-(validate refuses such a claim, M018).
+(validate refuses such a claim, M018). A model that cannot generate (a graph whose cache the loop
+cannot drive, a step the runtime refuses) keeps its perplexity: BLEU and chrF are reported as not
+measured, with why (`Evaluation.unmeasured`), and verify shows a claim of them as unverifiable.
+A prompt set that is not one (no question / answer) or a template without ``{question}`` is the
+course's error, and still fails the phase.
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ from typing import Any
 import numpy as np
 
 from grader.harness.backends.base import Backend
-from grader.harness.tasks.base import EvalData, GenerationTiming, MetricInfo, Task
+from grader.harness.tasks.base import EvalData, Evaluation, GenerationTiming, MetricInfo, Task
 from grader.harness.tasks.text import LATENCY_TEXT, TextTask
+from grader.notes import Note
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ class CausalLM(TextTask, Task):
 
     def latency_inputs(self, batch_size: int, input_names: list[str]) -> dict[str, np.ndarray]:
         """One full window of real tokens: the cost of scoring ``max_length`` tokens (a prefill)."""
-        one = self._ids_inputs(self._filled_ids(self.max_length)[None, :], input_names)
+        one = self._forward_inputs(self._filled_ids(self.max_length)[None, :], input_names)
         return {name: np.repeat(array, batch_size, axis=0) for name, array in one.items()}
 
     def companion_datasets(self) -> dict[str, str]:
@@ -120,14 +127,22 @@ class CausalLM(TextTask, Task):
         return {"prompts": prompts} if prompts else {}
 
     def evaluate(self, backend: Backend, data: EvalData, batch_size: int) -> dict[str, float]:
+        return self.assess(backend, data, batch_size).scores
+
+    def assess(self, backend: Backend, data: EvalData, batch_size: int) -> Evaluation:
+        """Perplexity, and BLEU / chrF where the course names a prompt set; a model that cannot
+        generate its answers keeps its perplexity, and BLEU / chrF say why they are missing."""
         from grader.harness.metrics import perplexity
 
         nll, count = self.negative_log_likelihood(backend, data, batch_size)
         scores = {"perplexity": perplexity(nll, count), "nll": nll / count}
         prompts = data.companions.get("prompts")
-        if prompts is not None:
-            scores |= self.answer_scores(backend, prompts)
-        return scores
+        if prompts is None:
+            return Evaluation(scores)
+        try:
+            return Evaluation(scores | self.answer_scores(backend, prompts))
+        except CannotGenerate as error:
+            return Evaluation(scores, dict.fromkeys(ANSWER_METRICS, error.reason))
 
     def negative_log_likelihood(self, backend: Backend, data: EvalData, batch_size: int) -> tuple[float, int]:
         """(total NLL in nats, number of predicted tokens) over the dataset's joined text."""
@@ -161,7 +176,7 @@ class CausalLM(TextTask, Task):
         from grader.harness.tasks.common import pick_output, run_batch, task_error
 
         logits = pick_output(
-            run_batch(backend, self._ids_inputs(batch, input_names)), "logits", self.model_dir
+            run_batch(backend, self._forward_inputs(batch, input_names)), "logits", self.model_dir
         )
         if logits.ndim != 3 or logits.shape[:2] != batch.shape:
             raise task_error(
@@ -190,6 +205,13 @@ class CausalLM(TextTask, Task):
         }
         return select_inputs(encoded, input_names, self.model_dir)
 
+    def _forward_inputs(self, ids: np.ndarray, input_names: list[str]) -> dict[str, np.ndarray]:
+        """The inputs of one forward pass over ``ids`` alone: a graph exported with its KV cache is
+        given an empty one (nothing came before ``ids``), so it scores the window as a whole."""
+        cache = GraphCache.of(input_names, self.model_dir)
+        empty = cache.empty(len(ids)) if cache is not None else {}
+        return {**self._ids_inputs(ids, input_names), **empty}
+
     def _filled_ids(self, length: int) -> np.ndarray:
         """``length`` real tokens: the latency sentence repeated, with the tokenizer's specials."""
         text = str(self.params["latency_text"])
@@ -209,7 +231,8 @@ class CausalLM(TextTask, Task):
         return {"bleu": corpus_bleu(answers, references).score, "chrf": corpus_chrf(answers, references)}
 
     def answers(self, backend: Backend, questions: list[str]) -> list[str]:
-        """The greedy answer to each question (see the module docstring), as text."""
+        """The greedy answer to each question (see the module docstring), as text. Raises
+        CannotGenerate where the model's decoding breaks (the course's own errors stay TaskErrors)."""
         from grader.harness.tasks.seq2seq import decoder_ids
         from grader.harness.tasks.text import TextEncoder
 
@@ -221,7 +244,7 @@ class CausalLM(TextTask, Task):
             prompt = np.array(self.encoder.ids(self._prompt_text(question)), dtype=np.int64)
             room = int(self.params["max_new_tokens"]) if limit is None else limit - len(prompt)
             new_tokens = min(int(self.params["max_new_tokens"]), room)
-            _, generated = decode(backend, prompt, max(new_tokens, 0), time.perf_counter_ns, stop)
+            generated = _generated(decode, backend, prompt, max(new_tokens, 0), stop)
             out.append(self.encoder.decode(generated).split("\n", 1)[0].strip())
         return out
 
@@ -259,12 +282,14 @@ class CausalLM(TextTask, Task):
                 f"the course's generation setting ({prompt} prompt + {new} new tokens) is longer than "
                 f"the model's {limit} positions"
             )
-        if backend.kv_cache_model() is None:
+        if backend.kv_cache_model() is None and GraphCache.of(backend.input_names(), self.model_dir) is None:
             return (
                 f"the {backend.name} backend runs the model without a KV cache, and re-running the whole "
                 "sequence for every new token is not the model's generation speed; time to first token "
                 "and time per output token are measured for checkpoints the transformers backend runs "
-                "(claim this model's latency per item, one forward pass, instead)"
+                "and for decoder graphs exported with their KV cache (past_key_values.N.key / .value in, "
+                "present.N.key / .value out: optimum-cli export onnx --task text-generation-with-past); "
+                "claim this model's latency per item, one forward pass, instead"
             )
         return None
 
@@ -281,8 +306,10 @@ class CausalLM(TextTask, Task):
 
         prompt = self._filled_ids(int(self.params["prompt_tokens"]))
         new_tokens = int(self.params["new_tokens"])
-        cached = backend.kv_cache_model() is not None
-        decode = self._decode_cached if cached else self._decode_uncached
+        by_model = backend.kv_cache_model() is not None
+        decode = self._decode_cached if by_model else self._decode_uncached
+        # a graph's own cache is driven by the forward-pass loop (`GraphCache`), as real generation is
+        cached = by_model or GraphCache.of(backend.input_names(), self.model_dir) is not None
         for _ in range(warmup):
             decode(backend, prompt, new_tokens, clock)
         first: list[float] = []
@@ -406,9 +433,10 @@ class GraphCache:
             )
         return cls(names, kv_heads, head_size)
 
-    def empty(self) -> dict[str, np.ndarray]:
+    def empty(self, batch: int = 1) -> dict[str, np.ndarray]:
         """The cache before the first step: no positions (prepare casts to the graph's dtype)."""
-        return {name: np.zeros((1, self.heads, 0, self.head_size), dtype=np.float32) for name in self.names}
+        shape = (batch, self.heads, 0, self.head_size)
+        return {name: np.zeros(shape, dtype=np.float32) for name in self.names}
 
     def after(self, outputs: dict[str, np.ndarray], model_dir: Path) -> dict[str, np.ndarray]:
         """The next step's past inputs: this step's ``present.*`` outputs."""
@@ -433,6 +461,36 @@ class GraphCache:
 
 PAST_PREFIX = "past_key_values."
 PRESENT_PREFIX = "present."
+ANSWER_METRICS = ("bleu", "chrf")  # scored on generated answers: not measured where the model cannot generate
+
+
+class CannotGenerate(Exception):  # noqa: N818 - an outcome, as NotMeasurable
+    """The model's greedy decoding broke: its answers, and the scores of them, are not measured."""
+
+    def __init__(self, reason: Note) -> None:
+        super().__init__(reason.key)
+        self.reason = reason
+
+
+def _generated(
+    decode: Callable[..., tuple[list[int], list[int]]],
+    backend: Backend,
+    prompt: np.ndarray,
+    new_tokens: int,
+    stop: frozenset[int],
+) -> list[int]:
+    """The tokens ``decode`` generates after ``prompt``; where the model cannot generate (a graph
+    whose cache cannot be driven, a step the runtime refuses), CannotGenerate with why."""
+    from grader.harness.child import error_text
+    from grader.messages import note
+
+    try:
+        _, generated = decode(backend, prompt, new_tokens, time.perf_counter_ns, stop)
+    except MemoryError:
+        raise  # the process, not the model: the phase fails as any phase out of memory does
+    except Exception as error:
+        raise CannotGenerate(note("unmeasured.cannot_generate", text=error_text(error))) from error
+    return generated
 
 
 def _first_int(config: dict[str, Any], *keys: str) -> int:
