@@ -65,6 +65,7 @@ class Tally:
     half_widths: list[float] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
     latency_s: list[float] = field(default_factory=list)  # latency-phase wall time per model
+    waited: list[float] = field(default_factory=list)  # per grading: the largest round's CPU wait share
 
     def line(self) -> str:
         counts = ", ".join(f"{s} {self.statuses.count(s)}" for s in sorted(set(self.statuses)))
@@ -77,7 +78,8 @@ class Tally:
             f"(CV {spread:.1%}, {median / self.claimed - 1:+.1%} from the claim); "
             f"CI half-width median {statistics.median(self.half_widths):.1%}; "
             f"rounds median {statistics.median(self.rounds):.0f} (max {max(self.rounds)}); "
-            f"latency phase {statistics.median(self.latency_s):.1f} s per model"
+            f"latency phase {statistics.median(self.latency_s):.1f} s per model; "
+            f"CPU wait share (largest round) median {statistics.median(self.waited or [0.0]):.1%}"
         )
 
 
@@ -121,7 +123,7 @@ models:
 """
 
 
-def grade_once(repo: Path, text: str, course: Any, runner: Any) -> tuple[Any, float]:
+def grade_once(repo: Path, text: str, course: Any, runner: Any) -> tuple[Any, float, float]:
     from grader.harness.measure import measure_submission
     from grader.validate.manifest import validate_manifest
     from grader.verify import verify
@@ -134,16 +136,19 @@ def grade_once(repo: Path, text: str, course: Any, runner: Any) -> tuple[Any, fl
     run = measure_submission(
         validated, course, repo, devices=["cpu"], runner=runner, cache_dir=repo / ".cache"
     )
-    wall = [sum(r.wall_s or 0 for r in m.devices["cpu"].latency.round_info) for m in run.models]
-    return verify(run, course), statistics.mean(wall)
+    info = [m.devices["cpu"].latency.round_info for m in run.models]
+    wall = [sum(r.wall_s or 0 for r in rounds) for rounds in info]
+    waited = max((r.waited_share or 0.0 for rounds in info for r in rounds), default=0.0)
+    return verify(run, course), statistics.mean(wall), waited
 
 
-def record(tally: Tally, grade: Any, wall: float) -> None:
+def record(tally: Tally, grade: Any, wall: float, waited: float) -> None:
     entry = next(e for e in grade.entries if not e.is_baseline)
     check = next(c for c in entry.checks if c.metric == "speedup_cpu")
     interval = check.interval
     tally.statuses.append(check.status.value)
     tally.latency_s.append(wall)
+    tally.waited.append(waited)
     if interval is not None:
         tally.ratios.append(interval.estimate)
         tally.covered += interval.low <= tally.claimed <= interval.high
@@ -220,7 +225,7 @@ def old_schedule_cost(repo: Path, text: str, course: Any, runner: Any) -> float:
             )
         }
     )
-    _, wall = grade_once(repo, text, old, runner)
+    _, wall, _ = grade_once(repo, text, old, runner)
     return wall
 
 
@@ -235,6 +240,12 @@ def main() -> None:
         "--course", type=Path, default=None, help="a course.yaml (default: the demo course's)"
     )
     parser.add_argument("--quick", action="store_true", help="one grading of each, for smoke tests")
+    parser.add_argument(
+        "--cases",
+        default="aa,onnx,deep",
+        help="which cases: aa (A/A), onnx (ViT → ONNX), deep (2 → 4 layers)",
+    )
+    parser.add_argument("--load-only", action="store_true", help="only the gradings under load")
     args = parser.parse_args()
     if args.quick:
         args.aa, args.effect = 1, 1
@@ -277,25 +288,31 @@ def main() -> None:
                 f"2 → 4 layers {to_deep:.3f}x ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-            cases = [
-                ("A/A (the same ONNX file)", ("onnx", "onnx"), ("onnx", "onnx"), 1.0, args.aa),
-                ("ViT PyTorch → its ONNX", ("vit", "safetensors"), ("onnx", "onnx"), to_onnx, args.effect),
-                (
+            cases = {
+                "aa": ("A/A (the same ONNX file)", ("onnx", "onnx"), ("onnx", "onnx"), 1.0, args.aa),
+                "onnx": (
+                    "ViT PyTorch → its ONNX",
+                    ("vit", "safetensors"),
+                    ("onnx", "onnx"),
+                    to_onnx,
+                    args.effect,
+                ),
+                "deep": (
                     "ViT → twice the layers",
                     ("vit", "safetensors"),
                     ("deep", "safetensors"),
                     to_deep,
                     args.effect,
                 ),
-            ]
-            for loaded in (False, True) if args.load else (False,):
-                for label, base, model, claim, n in cases:
+            }
+            chosen = [cases[name] for name in args.cases.split(",")]
+            for loaded in ((True,) if args.load_only else (False, True)) if args.load else (False,):
+                for label, base, model, claim, n in chosen:
                     tally = Tally(label + (" under load" if loaded else ""), claim)
                     text = manifest(base, model, claim)
                     with cpu_hog(limit_s=900) if loaded else contextlib.nullcontext():
                         for _ in range(n):
-                            grade, wall = grade_once(repo, text, course, runner)
-                            record(tally, grade, wall)
+                            record(tally, *grade_once(repo, text, course, runner))
                     print(tally.line(), flush=True)
             before = old_schedule_cost(
                 repo, manifest(("vit", "safetensors"), ("onnx", "onnx"), to_onnx), course, runner

@@ -421,6 +421,14 @@ CODES: list[CodeDoc] = [
         "with decoder_model_merged.onnx, their external data and the side files; `path:` names the "
         "folder, not one of its graphs.",
     ),
+    CodeDoc(
+        "A023",
+        "Architecture that needs a library the grader does not install",
+        'config.json: {"model_type": "timm_wrapper", "architecture": "efficientvit_b0"}   # timm',
+        "Export the model to ONNX and submit `format: onnx` with a config.json (id2label, "
+        "num_channels) and a preprocessor_config.json beside the .onnx: the grader runs the graph with "
+        "its own pre-processing, no timm needed.",
+    ),
     # --- P: pull request (grader.validate.pr_rules) ------------------------------------------------
     CodeDoc(
         "P001",

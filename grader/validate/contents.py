@@ -4,13 +4,15 @@ Everything the measuring job would refuse is refused here, on the hosted runner,
 code files (A014), `auto_map` (custom modelling code, A014), JSON that is not JSON or is nested
 or sized to hurt (A013), a tokenizer.json the tokenizers library would not load (A013), and a
 `quantization_config` no backend of the grader loads (A015), and, as a warning, a bitsandbytes
-checkpoint that this machine's bitsandbytes cannot run (A021). Only headers and small JSON files
+checkpoint that this machine's bitsandbytes cannot run (A021), and a checkpoint whose architecture
+transformers builds only with a library the grader does not install (A023). Only headers and small JSON files
 are read (and the installed bitsandbytes' version, from its package metadata); nothing is imported
 or executed.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,9 @@ from grader.quantization import QuantizationInfo, bitsandbytes_problem
 # tokenizer.json of a large vocabulary is tens of MiB; configs are kilobytes.
 JSON_MAX_BYTES = 64 * 2**20
 _GPTQ_AWQ_BITS = (2, 3, 4, 8)  # the widths gptqmodel has kernels for
+# model_type → the library transformers needs to build that architecture, which the grader does
+# not install: timm needs torchvision, whose PyPI wheels do not load beside the runner's torch.
+NEEDS_LIBRARY = {"timm_wrapper": "timm", "timm_backbone": "timm"}
 
 
 def content_findings(
@@ -49,6 +54,9 @@ def content_findings(
     if "tokenizer.json" in parsed:
         findings += _tokenizer(root / "tokenizer.json", parsed["tokenizer.json"], location)
     spec = find_spec(fmt)
+    config = parsed.get("config.json")
+    if spec is not None and spec.backend == "transformers" and isinstance(config, dict):
+        findings += _missing_library(config, location)
     reads_quantization = spec is not None and spec.quantization_config
     if reads_quantization and "config.json" in files and "config.json" not in skip:
         config = parsed.get("config.json")
@@ -179,6 +187,27 @@ def _found(config: dict[str, Any]) -> str:
     quant = config.get("quantization_config")
     method = quant.get("quant_method") if isinstance(quant, dict) else quant
     return f"config.json quantization_config.quant_method: {str(method)[:80]!r}"
+
+
+def _missing_library(config: dict[str, Any], location: Location) -> list[Finding]:
+    """A checkpoint whose architecture needs a library that is not installed would fail at load
+    with an ImportError on the runner: say so here, with the way that does grade."""
+    model_type = config.get("model_type")
+    library = NEEDS_LIBRARY.get(model_type) if isinstance(model_type, str) else None
+    if library is None or importlib.util.find_spec(library) is not None:
+        return []
+    return [
+        Finding(
+            code="A023",
+            location=location,
+            message=f"transformers builds `model_type: {model_type}` only with the {library} library, "
+            "which the grader does not install",
+            expected="an architecture transformers builds by itself",
+            found=f"config.json: model_type {model_type}",
+            hint="export the model to ONNX (`torch.onnx.export`) and submit it with `format: onnx`, a "
+            "config.json with id2label (and num_channels) and the preprocessor_config.json beside it",
+        )
+    ]
 
 
 def _a013(location: Location, name: str, problem: str) -> Finding:
