@@ -112,3 +112,19 @@ def test_the_old_noise_gate_settings_are_refused_with_what_replaced_them() -> No
         RunnerSettings.model_validate({"rounds": 2, "noise_gate_cv": 0.1})
     with pytest.raises(ValidationError, match="max_rounds"):
         SpeedSettings(min_rounds=8, max_rounds=6)
+
+
+def test_a_rounds_figure_is_its_quietest_block_so_a_slow_stretch_of_the_host_does_not_count() -> None:
+    from grader.harness.stats import MIN_BLOCK_CALLS, ROUND_BLOCKS, round_figure
+
+    rng = np.random.default_rng(3)
+    n = ROUND_BLOCKS * MIN_BLOCK_CALLS * 4
+    quiet = 0.050 * (1 + 0.05 * rng.random(n))
+    slowed = quiet.copy()
+    slowed[: int(n * 0.6)] *= 1.8  # the host slowed the first 60 % of the round
+    assert np.median(slowed) > 0.085  # the plain median would call it a 1.8× slower model
+    untouched = np.array_split(quiet, ROUND_BLOCKS)[3:]  # the last two blocks ran at full speed
+    assert round_figure(slowed) == pytest.approx(min(np.median(b) for b in untouched), rel=1e-9)
+    assert round_figure(quiet) == pytest.approx(float(np.median(quiet)), rel=0.03)
+    few = quiet[: ROUND_BLOCKS * MIN_BLOCK_CALLS - 1]  # too few calls for blocks: the median
+    assert round_figure(few) == float(np.median(few))

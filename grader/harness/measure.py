@@ -68,7 +68,15 @@ from grader.harness.models import (
     Status,
 )
 from grader.harness.runner import ChildOutcome, Runner
-from grader.harness.stats import Interval, Samples, median_interval, ratio_interval, robust_cv, summarize
+from grader.harness.stats import (
+    Interval,
+    Samples,
+    median_interval,
+    ratio_interval,
+    robust_cv,
+    round_figure,
+    summarize,
+)
 from grader.registry import UnknownNameError
 from grader.validate.document import ClaimedSpeedup, ValidatedEntry, ValidatedSubmission, claimed_speedups
 
@@ -720,11 +728,12 @@ def _numbered(model: _Model, device: str) -> list[tuple[int, ChildOutcome]]:
 
 
 def _forward_medians(model: _Model, device: str) -> dict[int, float]:
-    """Round number → that round's median time per call (ms), for the rounds that timed."""
+    """Round number → that round's time per call (ms; grader.harness.stats.round_figure), for the
+    rounds that timed."""
     out = {}
     for number, outcome in _numbered(model, device):
         if outcome.ok and outcome.report and outcome.report.timing and outcome.report.timing.samples_ms:
-            out[number] = float(np.median(outcome.report.timing.samples_ms))
+            out[number] = round_figure(outcome.report.timing.samples_ms)
     return out
 
 

@@ -97,8 +97,29 @@ class Samples(BaseModel):
 # outlier (a neighbour woke up), its sd widens the interval instead of silently moving it — more
 # rounds, or an inconclusive result, never a wrong verdict.
 
-INTERVAL_METHOD_MEDIAN = "t-interval over per-round log medians"
-INTERVAL_METHOD_RATIO = "t-interval over per-round log ratios of medians, paired by round"
+# A round's figure. A shared host slows a process now and then for tens to hundreds of
+# milliseconds at a time (other guests on the same physical core: seen on this project's 2-core
+# VMs as 25–150 ms stretches at 1.5–2× the time per call, with no run-queue wait inside the guest
+# and no steal time reported). A round that overlaps such a stretch has a median that depends on
+# how much of it was slowed, which makes the round-to-round spread, not the model, decide the
+# interval's width. Interference only ever adds time, so the round's figure is the lowest median
+# of ROUND_BLOCKS consecutive blocks of its calls (each block still a median of tens of calls):
+# the speed of the model when the host let it run, the same statistic for every model and
+# baseline. Rounds too short for blocks of MIN_BLOCK_CALLS calls keep their plain median.
+ROUND_BLOCKS = 5
+MIN_BLOCK_CALLS = 30
+
+
+def round_figure(samples: Sequence[float]) -> float:
+    """A round's time per call: the lowest of its blocks' medians (see above), or its median."""
+    arr = np.asarray(samples, dtype=np.float64)
+    if arr.size < ROUND_BLOCKS * MIN_BLOCK_CALLS:
+        return float(np.median(arr))
+    return float(min(np.median(block) for block in np.array_split(arr, ROUND_BLOCKS)))
+
+
+INTERVAL_METHOD_MEDIAN = "t-interval over per-round log figures (lowest of 5 block medians)"
+INTERVAL_METHOD_RATIO = "t-interval over per-round log ratios of round figures, paired by round"
 
 
 class Interval(BaseModel):
