@@ -37,7 +37,7 @@ def test_a_misspelt_graded_task_is_still_suggested(repo: Repo) -> None:
 
 
 def test_a_name_of_no_task_gets_no_guess(repo: Repo) -> None:
-    assert m004_hint(repo, "object-detection") == "the task decides which metrics are measured"
+    assert m004_hint(repo, "reinforcement-learning") == "the task decides which metrics are measured"
 
 
 def test_every_task_has_a_description_and_every_alias_a_task() -> None:

@@ -28,6 +28,8 @@ TASK_ALIASES: dict[str, str] = {
     "text2text-generation": "seq2seq",
     "asr": "speech-recognition",
     "automatic-speech-recognition": "speech-recognition",
+    "detection": "object-detection",
+    "yolo": "object-detection",
 }
 
 # What each task scores, in the words a team would recognise.
@@ -35,9 +37,10 @@ TASK_KINDS: dict[str, str] = {
     "text-classification": "one label per text, scored by accuracy",
     "token-classification": "a tag per word, as in NER, scored by entity F1; not a label per sentence",
     "image-classification": "one label per image, scored by accuracy",
-    "causal-lm": "next-token prediction, scored by perplexity",
+    "causal-lm": "next-token prediction, scored by perplexity (and BLEU / chrF of greedy answers)",
     "seq2seq": "text to text (translation), scored by BLEU / chrF",
     "speech-recognition": "audio to text, scored by WER / CER",
+    "object-detection": "boxes and classes per image (YOLO exports), scored by COCO mAP",
 }
 
 NO_GUESS = "the task decides which metrics are measured"
