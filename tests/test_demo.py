@@ -231,6 +231,20 @@ def test_unexpected_reports_a_wrong_claim_that_passed_and_a_failed_submission():
     assert "k-means 16: the wrong size claim came out reproduced, not off" in problems[1]
 
 
+def test_an_honest_speed_claim_that_came_out_off_is_a_note_not_a_failure():
+    graded = [
+        _graded(s, MetricStatus.OFF, Verdict.CLAIMS_MISMATCH if s.homework == 3 else Verdict.PASS)
+        for s in SUBMISSIONS
+    ]
+    last = graded[-1].outcome.grade.entries[-1]
+    last.checks.append(_check("speedup_cpu", MetricStatus.OFF))
+    result = _result(graded)
+    assert result.unexpected() == []  # `grader demo` still exits 0
+    team, homework = SUBMISSIONS[-1].team, SUBMISSIONS[-1].homework
+    expected = f"{team} HW-{homework} {last.name}: the honest speed claim came out off"
+    assert result.speed_surprises() == [expected]
+
+
 # --- end to end -----------------------------------------------------------------------------------
 
 

@@ -109,6 +109,13 @@ def demo_command(
 
         result = run_demo(out_dir, language=language.value if language else None, fresh=fresh, progress=show)
     print_result(result)
+    for surprise in result.speed_surprises():
+        err.print(
+            f"note: {surprise}: this machine's speed moved between the team's rounds and the grader's "
+            "(a shared host); `grader demo` again, or a /regrade on a quiet runner, settles it",
+            style="yellow",
+            markup=False,
+        )
     problems = result.unexpected()
     for problem in problems:
         err.print(f"unexpected: {problem}", style="red", markup=False)

@@ -99,8 +99,8 @@ class DemoResult:
 
     def unexpected(self) -> list[str]:
         """What did not come out as the demo is designed: a submission that failed, did not
-        validate or missed a metric, a deliberately wrong claim that was not caught, or an honest
-        speed claim that was not reproduced."""
+        validate or missed a metric, or a deliberately wrong claim that was not caught. (An honest
+        speed claim that came out off is the machine's doing, not the grader's: speed_surprises.)"""
         problems = []
         for g in self.graded:
             grade = g.outcome.grade
@@ -115,8 +115,16 @@ class DemoResult:
                 if size is None or size.status is not MetricStatus.OFF:
                     found = size.status.value if size else "no size check"
                     problems.append(f"{label} {planned.name}: the wrong size claim came out {found}, not off")
-            problems += _speed_surprises(label, grade)
         return problems
+
+    def speed_surprises(self) -> list[str]:
+        """Honest speed claims that came out off: the machine's speed moved between the teams'
+        rounds and the grader's (a shared host), which a reader should hear about, but which says
+        nothing wrong about the grader, so the demo still succeeds."""
+        out = []
+        for g in self.graded:
+            out += _speed_surprises(f"{g.submission.team} HW-{g.submission.homework}", g.outcome.grade)
+        return out
 
 
 def _speed_surprises(label: str, grade: Grade) -> list[str]:
