@@ -68,6 +68,40 @@ class GenerationTiming:
     time_per_output_token: Samples  # ms, one sample per generated token after the first, all repeats
     generated: list[int]  # the token ids of the last repeat (greedy, so every repeat is the same)
 
+    @classmethod
+    def of_runs(
+        cls,
+        decode: Callable[[], tuple[list[int], list[int]]],
+        *,
+        prompt_tokens: int,
+        new_tokens: int,
+        kv_cache: bool,
+        repeats: int,
+        warmup: int,
+    ) -> GenerationTiming:
+        """Run ``decode`` (each step's time in ns, the generated tokens) ``warmup`` times untimed,
+        then ``repeats`` times: the first step of each is the time to first token, the rest the
+        time per output token."""
+        from grader.harness.stats import Samples
+
+        for _ in range(warmup):
+            decode()
+        first: list[float] = []
+        later: list[float] = []
+        generated: list[int] = []
+        for _ in range(repeats):
+            steps_ns, generated = decode()
+            first.append(steps_ns[0] / 1e6)
+            later.extend(step / 1e6 for step in steps_ns[1:])
+        return cls(
+            prompt_tokens=prompt_tokens,
+            new_tokens=new_tokens,
+            kv_cache=kv_cache,
+            time_to_first_token=Samples.of(first, "ms"),
+            time_per_output_token=Samples.of(later or [0.0], "ms"),
+            generated=generated,
+        )
+
 
 class TaskError(InputError):
     """The model folder or the model's outputs do not fit the task (no tokenizer.json, labels that

@@ -302,30 +302,19 @@ class CausalLM(TextTask, Task):
         clock: Callable[[], int] = time.perf_counter_ns,
     ) -> GenerationTiming:
         """Time to first token and time per output token (see the module docstring)."""
-        from grader.harness.stats import Samples
-
         prompt = self._filled_ids(int(self.params["prompt_tokens"]))
         new_tokens = int(self.params["new_tokens"])
         by_model = backend.kv_cache_model() is not None
         decode = self._decode_cached if by_model else self._decode_uncached
         # a graph's own cache is driven by the forward-pass loop (`GraphCache`), as real generation is
         cached = by_model or GraphCache.of(backend.input_names(), self.model_dir) is not None
-        for _ in range(warmup):
-            decode(backend, prompt, new_tokens, clock)
-        first: list[float] = []
-        later: list[float] = []
-        generated: list[int] = []
-        for _ in range(repeats):
-            steps_ns, generated = decode(backend, prompt, new_tokens, clock)
-            first.append(steps_ns[0] / 1e6)
-            later.extend(step / 1e6 for step in steps_ns[1:])
-        return GenerationTiming(
+        return GenerationTiming.of_runs(
+            lambda: decode(backend, prompt, new_tokens, clock),
             prompt_tokens=len(prompt),
             new_tokens=new_tokens,
             kv_cache=cached,
-            time_to_first_token=Samples.of(first, "ms"),
-            time_per_output_token=Samples.of(later or [0.0], "ms"),
-            generated=generated,
+            repeats=repeats,
+            warmup=warmup,
         )
 
     def _decode_uncached(

@@ -100,8 +100,6 @@ def generation_latency(
 ) -> GenerationTiming:
     """Time to first token and time per output token (see the module docstring). ``inputs``: the
     encoder's inputs for one item."""
-    from grader.harness.stats import Samples
-
     encoder_inputs = {name: array for name, array in inputs.items() if name != "decoder_input_ids"}
     split = backend.encoder_decoder()
     steps: Steps = (
@@ -109,22 +107,13 @@ def generation_latency(
         if split is not None
         else _torch_steps(backend, encoder_inputs, prompt, new_tokens)
     )
-    for _ in range(warmup):
-        steps(clock)
-    first: list[float] = []
-    later: list[float] = []
-    generated: list[int] = []
-    for _ in range(repeats):
-        times, generated = steps(clock)
-        first.append(times[0] / 1e6)
-        later.extend(step / 1e6 for step in times[1:])
-    return GenerationTiming(
+    return GenerationTiming.of_runs(
+        lambda: steps(clock),
         prompt_tokens=len(prompt),
         new_tokens=new_tokens,
         kv_cache=True,
-        time_to_first_token=Samples.of(first, "ms"),
-        time_per_output_token=Samples.of(later or [0.0], "ms"),
-        generated=generated,
+        repeats=repeats,
+        warmup=warmup,
     )
 
 
