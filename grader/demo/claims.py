@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -168,25 +167,27 @@ def _latency_in_fresh_processes(
     loaded beside it), and unpaired rounds would carry whatever the machine did between them."""
     from grader.harness.affinity import keep_off, latency_cpu
     from grader.harness.environment import ThreadPlan
-    from grader.harness.stats import ratio_interval
+    from grader.harness.stats import median_interval, ratio_interval, round_figure
 
     plan = ThreadPlan.from_course(course.runner.threads)
     cpu = latency_cpu(plan.intra_op, course.runner.pin_cpu)
-    medians: dict[ModelRef, dict[int, float]] = {ref: {} for ref in refs}
+    figures_ms: dict[ModelRef, dict[int, float]] = {ref: {} for ref in refs}
     with keep_off(cpu):
         for round_ in range(TEAM_ROUNDS):
             for ref in refs if round_ % 2 == 0 else refs[::-1]:
                 outcome = _run_job(ref, "latency", models, course, runner, cpu=cpu)
                 timing = outcome.report.timing if outcome.ok and outcome.report else None
                 if timing is not None and timing.samples_ms:
-                    medians[ref][round_] = statistics.median(timing.samples_ms)
+                    figures_ms[ref][round_] = round_figure(timing.samples_ms)
     base = refs[0]
-    if not medians[base]:
+    if not figures_ms[base]:
         return {}
-    base_s = statistics.median(medians[base].values()) / 1000.0 / course.runner.batch_size
+    latency = median_interval(list(figures_ms[base].values()), course.runner.speed.confidence, "ms")
+    base_ms = latency.estimate if latency is not None else next(iter(figures_ms[base].values()))
+    base_s = base_ms / 1000.0 / course.runner.batch_size
     out = {base: base_s}
     for ref in refs[1:]:
-        speedup = ratio_interval(medians[base], medians[ref], course.runner.speed.confidence)
+        speedup = ratio_interval(figures_ms[base], figures_ms[ref], course.runner.speed.confidence)
         if speedup is not None:
             out[ref] = base_s / speedup.estimate
     return out
