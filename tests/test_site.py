@@ -203,3 +203,32 @@ def test_a_course_with_no_records_yet(browser: Browser, tmp_path: Path) -> None:
     browser.open((site / "index.html").as_uri())
     assert browser.problems == []
     assert browser.evaluate("document.querySelectorAll('section.homework').length") == 0
+
+
+def test_a_flat_speed_up_range_gets_distinct_axis_labels(
+    browser: Browser, sites: dict[str, Path], tmp_path: Path
+) -> None:
+    """Speed-ups of 1.000–1.006× (the demo's HW-3: a clustered model as fast as its baseline):
+    each axis's tick labels carry the decimals that tell them apart, never "1, 1, 1.01"."""
+    import shutil
+
+    site = tmp_path / "flat"
+    shutil.copytree(sites["en"], site)
+    data = site / "data.js"
+    values = iter([1.0, 1.002, 1.004, 1.006] * 50)
+    text = data.read_text(encoding="utf-8")
+    flat = re.sub(r'"speedup": [0-9.]+', lambda _: f'"speedup": {next(values)}', text)
+    data.write_text(flat, encoding="utf-8")
+    browser.open((site / "index.html").as_uri())
+    assert browser.problems == []
+    axes = browser.evaluate(
+        "[...document.querySelectorAll('figure svg.scatter')].flatMap(s => ['x', 'y'].map(a =>"
+        " [...s.querySelectorAll('text.tick.' + a)].map(t => t.textContent)))"
+    )
+    assert len(axes) >= 4
+    for labels in axes:
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    speed = browser.evaluate(
+        "[...document.querySelectorAll('figure[data-kind=speed] text.tick.x')].map(t => t.textContent)"
+    )
+    assert "1.002" in speed or "1.001" in speed, speed

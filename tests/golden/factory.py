@@ -274,12 +274,12 @@ ROUNDS = 12
 def _round_factors(rounds: int, own: float, scatter: float) -> list[float]:
     """How each round ran: the machine's state, shared by every model in the round, times the
     ``scatter`` of this model's own process (``own`` tells the models apart). Both are centred on
-    the log scale, so a model's median over the rounds, and a ratio of two models' medians, are
-    exactly the figures a test asks for; only their intervals have a width."""
+    the log scale, and antisymmetric (round r against round R + 1 - r), so a model's median over
+    the rounds, and a ratio of two models' medians, are exactly the figures a test asks for under
+    any symmetric estimator (the trimmed mean included); only their intervals have a width."""
 
     def centred(values: list[float]) -> list[float]:
-        mean = sum(values) / len(values)
-        return [v - mean for v in values]
+        return [(v - w) / 2 for v, w in zip(values, values[::-1], strict=True)]
 
     machine = centred([math.sin(2.3 * r) for r in range(1, rounds + 1)])
     process = centred([math.sin(1.1 * r + own) for r in range(1, rounds + 1)])

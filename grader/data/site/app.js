@@ -155,6 +155,16 @@
     return Math.abs(value) >= 100 ? value.toFixed(0) : +value.toPrecision(3) + "";
   }
 
+  // An axis's labels: the fewest decimals that keep every tick's label distinct (1.002, 1.004 on a
+  // flat range, never "1, 1, 1.01"), trailing zeros dropped.
+  function labels(ticks) {
+    for (let digits = 0; digits <= 6; digits++) {
+      const texts = ticks.map((v) => +v.toFixed(digits) + "");
+      if (new Set(texts).size === texts.length) return texts;
+    }
+    return ticks.map((v) => v + "");
+  }
+
   // The points no other point beats on both axes (x: smaller is better for size, larger for speed).
   function paretoFront(points, x, smallerX, higherY) {
     const better = (a, b) => {
@@ -197,14 +207,17 @@
     chart.appendChild(svg("title", {}, t(kind === "size" ? "size_quality" : "speed_quality")));
     let xticks = log ? logTicks(lo, hi) : niceTicks(lo, hi, 5);
     if (xticks.length < 2) xticks = niceTicks(lo, hi, 4); // a narrow log range holds no 1-2-5 steps
-    for (const v of xticks) {
+    const xlabels = labels(xticks);
+    xticks.forEach((v, i) => {
       chart.appendChild(svg("line", { x1: sx(v), x2: sx(v), y1: T, y2: H - B, class: "grid" }));
-      chart.appendChild(svg("text", { x: sx(v), y: H - B + 14, class: "tick", "text-anchor": "middle" }, label(v)));
-    }
-    for (const v of niceTicks(ylo, yhi, 5)) {
+      chart.appendChild(svg("text", { x: sx(v), y: H - B + 14, class: "tick x", "text-anchor": "middle" }, xlabels[i]));
+    });
+    const yticks = niceTicks(ylo, yhi, 5);
+    const ylabels = labels(yticks);
+    yticks.forEach((v, i) => {
       chart.appendChild(svg("line", { x1: L, x2: W - R, y1: sy(v), y2: sy(v), class: "grid" }));
-      chart.appendChild(svg("text", { x: L - 6, y: sy(v) + 3, class: "tick", "text-anchor": "end" }, label(v)));
-    }
+      chart.appendChild(svg("text", { x: L - 6, y: sy(v) + 3, class: "tick y", "text-anchor": "end" }, ylabels[i]));
+    });
     chart.appendChild(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, class: "frame" }));
     const xTitle = kind === "size" ? t("axis_size") : t("axis_speedup") + " (" + hw.device.toUpperCase() + ")";
     chart.appendChild(svg("text", { x: (L + W - R) / 2, y: H - 8, class: "axis", "text-anchor": "middle" }, xTitle));
