@@ -157,9 +157,12 @@ def test_vs_optimum_benchmark_runs_optimum_benchmark(tmp_path: Path) -> None:
 def test_speed_verdicts_grades_each_case_and_prints_its_tally() -> None:
     done = run_script("speed_verdicts.py", "--quick")
     assert done.returncode == 0, done.stderr
-    ratios = figures(r"PyTorch → ONNX " + NUMBER + r"x, 2 → 4 layers " + NUMBER + "x", done.stdout)
-    to_onnx, to_deep = (float(v) for v in ratios[0])
-    assert to_onnx > 1.5 and 0.3 < to_deep < 0.95  # ONNX is faster; twice the layers is slower
+    # each pair's ratio by the grader's figure (quietest block), then by the plain median
+    pair = NUMBER + r"x \(" + NUMBER + r"x\)"
+    ratios = figures(r"PyTorch → ONNX " + pair + r", 2 → 4 layers " + pair, done.stdout)
+    to_onnx, onnx_median, to_deep, deep_median = (float(v) for v in ratios[0])
+    assert to_onnx > 1.5 and onnx_median > 1.5  # ONNX is faster, by either figure
+    assert 0.3 < to_deep < 0.95 and 0.3 < deep_median < 0.95  # twice the layers is slower
     tallies = figures(r"(A/A|ViT PyTorch → its ONNX|ViT → twice the layers)[^:]*: claim ", done.stdout)
     assert len(tallies) == 3
     assert (
