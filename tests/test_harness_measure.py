@@ -26,12 +26,13 @@ from harness_support import (
     write_reviews,
 )
 
-from grader.course.model import Tolerance
+from grader.course.model import LatencySettings, Tolerance
 from grader.harness.environment import ThreadPlan
+from grader.harness.jobs import Limits, PhaseJob
 from grader.harness.measure import ProgressEvent, measure_submission
 from grader.harness.memory import MIB, memory_result
 from grader.harness.models import MeasurementRun, ModelMeasurement, Status
-from grader.harness.runner import Runner
+from grader.harness.runner import Runner, split_shared
 from grader.validate.document import ParsedClaim, ValidatedSubmission
 
 pytestmark = pytest.mark.slow
@@ -129,6 +130,44 @@ def test_latency_children_ran_interleaved(text_run: MeasurementRun) -> None:
     assert text_run.order == [f"{k}#1" for k in loadable] + [f"{k}#2" for k in reversed(loadable)]
     rounds = [p.round for p in phases(model(text_run, "models[0]"), "latency")]
     assert rounds == [1, 2]
+
+
+def test_a_round_is_one_child_that_times_its_models_turn_by_turn(text_run: MeasurementRun) -> None:
+    loadable = ["baseline", "models[0]", "models[1]"]  # transformers, onnxruntime, dynamic int8
+    infos = {key: model(text_run, key).devices["cpu"].latency.round_info for key in loadable}
+    for key in loadable:
+        first, second = infos[key]
+        assert first.models == loadable and second.models == loadable[::-1]
+    for number in (0, 1):  # one child: the same wall time for each of its models
+        assert len({infos[key][number].wall_s for key in loadable}) == 1
+
+
+def test_a_peer_that_fails_to_load_leaves_the_others_of_its_round_timed(repo: Path, runner: Runner) -> None:
+    hw = team_dir(repo)
+    params = dict(course().tasks["text-classification"].params)
+
+    def job(folder: str, backend: str, fmt: str) -> PhaseJob:
+        settings = LatencySettings(min_time_s=0.05, max_time_s=0.2)
+        return PhaseJob(
+            phase="latency",
+            backend=backend,
+            model_dir=str(hw / folder),
+            format=fmt,
+            task="text-classification",
+            task_params=params,
+            latency=settings,
+        )
+
+    peers = [job("garbage", "transformers", "safetensors"), job("onnx", "onnxruntime", "onnx")]
+    shared = job("base", "transformers", "safetensors").model_copy(update={"peers": peers})
+    limits = Limits(timeout_s=60)
+    outcome = runner.run(shared, limits, preload=("torch", "transformers", "onnxruntime"), label="shared")
+    base, garbage, onnx = split_shared(outcome, 3, limits) or pytest.fail(f"no split: {outcome.reason}")
+    assert base.ok and onnx.ok
+    assert garbage.status is Status.FAILED and garbage.reason.startswith("loading the model failed: ")
+    assert base.report and base.report.timing and base.report.timing.samples_ms
+    assert onnx.report and onnx.report.threads["onnxruntime_intra_op"] == 1
+    assert len({o.report.pid for o in (base, garbage, onnx) if o.report}) == 1  # one child
 
 
 def test_memory_is_the_peak_above_the_interpreter_from_the_kernel(text_run: MeasurementRun) -> None:

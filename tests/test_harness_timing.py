@@ -6,13 +6,13 @@ from __future__ import annotations
 import gc
 import itertools
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from grader.course.model import LatencySettings
-from grader.harness.stats import robust_cv
-from grader.harness.timing import NS_PER_MS, measure, warm_up
+from grader.harness.stats import robust_cv, round_figure
+from grader.harness.timing import NS_PER_MS, Timed, measure, measure_turns, warm_up
 
 MS = NS_PER_MS
 
@@ -162,3 +162,79 @@ def test_noise_ignores_a_few_outliers_that_would_inflate_std() -> None:
 def test_noise_sees_a_wide_distribution() -> None:
     wide = [5.0, 10.0, 15.0, 20.0] * 50
     assert robust_cv(wide) > 0.3
+
+
+# --- several models in one child, turn by turn ------------------------------------------------------
+
+
+class SharedHost:
+    """One clock for several fake models, as one vCPU is: a call's duration is the model's own
+    time, multiplied by the host's slowdown at the moment the call starts."""
+
+    def __init__(self, slowdown: Callable[[float], float] = lambda t: 1.0) -> None:
+        self.now = 0
+        self.slowdown = slowdown
+        self.log: list[str] = []  # which model made each call, in order
+
+    def clock(self) -> int:
+        return self.now
+
+    def model(self, name: str, ms: float) -> Timed:
+        def call() -> None:
+            self.log.append(name)
+            self.now += int(ms * self.slowdown(self.now / 1e9) * MS)
+
+        return Timed(call=call, clock=self.clock)
+
+
+def _runs(log: list[str]) -> list[tuple[str, int]]:
+    return [(name, len(list(group))) for name, group in itertools.groupby(log)]
+
+
+def test_turns_alternate_every_25_ms_until_each_model_has_its_time() -> None:
+    host = SharedHost()
+    a, b = host.model("a", 1.0), host.model("b", 0.1)
+    reports = measure_turns([a, b], settings(min_iters=20, min_time_s=0.5, warmup_max_s=0.05))
+    host.log = host.log[-(len(reports[0].samples_ms) + len(reports[1].samples_ms)) :]  # the timed calls
+    runs = _runs(host.log)
+    assert [name for name, _ in runs[:4]] == ["a", "b", "a", "b"]
+    # a turn is the calls that first reach 25 ms: 25 calls of 1 ms, 250 of 0.1 ms
+    assert {n for name, n in runs if name == "a"} == {25}
+    assert {n for name, n in runs if name == "b"} == {250}
+    for report in reports:
+        assert report.stable and report.stop_reason == "stable"
+        assert report.measure_s >= 0.5
+    assert statistics.median(reports[0].samples_ms) == 1.0
+    assert statistics.median(reports[1].samples_ms) == pytest.approx(0.1)
+
+
+def test_a_slow_stretch_of_the_host_falls_on_every_model_alike() -> None:
+    # The host runs 1.8x slow from 0.14 s to 0.7 s. Timed one after the other (A until 0.135 s),
+    # B lands wholly in the slow stretch and A outside it; turn by turn, the quietest blocks of
+    # both lie outside it and their ratio is the models' own, 2.
+    def slowdown(t: float) -> float:
+        return 1.8 if 0.14 <= t < 0.7 else 1.0
+
+    alone = SharedHost(slowdown)
+    a = measure(alone.model("a", 1.0).call, settings(min_time_s=0.1, max_time_s=0.2), clock=alone.clock)
+    b = measure(alone.model("b", 0.5).call, settings(min_time_s=0.1, max_time_s=0.2), clock=alone.clock)
+    assert round_figure(a.samples_ms) / round_figure(b.samples_ms) == pytest.approx(2 / 1.8, rel=0.01)
+
+    shared = SharedHost(slowdown)
+    both = measure_turns(
+        [shared.model("a", 1.0), shared.model("b", 0.5)], settings(min_time_s=0.5, max_time_s=0.6)
+    )
+    assert round_figure(both[0].samples_ms) / round_figure(both[1].samples_ms) == pytest.approx(2.0)
+
+
+def test_a_model_that_never_settles_ends_the_round_at_max_time() -> None:
+    host = SharedHost()
+    steady = host.model("steady", 1.0)
+    drift_ms = (1.0 * 1.002**i for i in itertools.count())
+    drifting = Timed(call=lambda: setattr(host, "now", host.now + int(next(drift_ms) * MS)), clock=host.clock)
+    reports = measure_turns(
+        [steady, drifting], settings(min_time_s=0.1, max_time_s=0.4, stable_tolerance=0.001)
+    )
+    assert reports[0].stable and reports[0].stop_reason == "stable"
+    assert not reports[1].stable and reports[1].stop_reason == "max_time_s"
+    assert 0.4 <= reports[1].measure_s < 0.45

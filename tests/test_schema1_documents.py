@@ -101,7 +101,7 @@ def _schema2_measurement() -> dict[str, Any]:
 def test_a_schema2_measurement_is_read_and_its_prose_notes_are_kept_verbatim() -> None:
     data = _schema2_measurement()
     measured = MeasurementRun.from_data(data, "measurement.json")
-    assert measured.schema_version == MEASUREMENT_SCHEMA_VERSION == 3
+    assert measured.schema_version == MEASUREMENT_SCHEMA_VERSION == 4
     size = measured.models[1].size
     assert size is not None and [n.key for n in size.notes] == [VERBATIM]
     assert render_note(size.notes[0], "en") == data["models"][1]["size"]["notes"][0]

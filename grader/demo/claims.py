@@ -8,7 +8,8 @@ with the grader's own building blocks, so the honest claims land inside the cour
   (`transform: dynamic-int8`), the bytes its weights take after the conversion;
 - accuracy: the grader's image-classification task on the course's eval set;
 - latency: timed in fresh latency children of the grader's own harness, with the course's
-  thread count, in interleaved rounds until every speed-up is known to ±5 %: the baseline's
+  thread count, in rounds that time every model turn by turn, until each speed-up is known to
+  ±5 % (a model leaves the rounds once its own is): the baseline's
   figure, and each model's time such that its speed-up over the baseline is the one measured pair
   by pair in those rounds, as a team that ran `grader grade` before pushing has it;
 - RAM: peak RSS above the interpreter in a fresh process, the one figure a running process
@@ -34,7 +35,7 @@ from grader.demo.models import ModelSet, quiet_transformers
 
 if TYPE_CHECKING:
     from grader.harness.backends.base import Backend, LoadSpec
-    from grader.harness.jobs import Phase
+    from grader.harness.jobs import Limits, Phase, PhaseJob
     from grader.harness.runner import ChildOutcome, Runner
     from grader.harness.tasks.base import EvalData, Task
 
@@ -119,7 +120,8 @@ def memory_runner(course: Course, refs: Iterable[ModelRef]) -> Iterator[Runner]:
         tempfile.TemporaryDirectory(prefix="grader-demo-ram-") as work,
         Runner(Path(work), plan.env()) as runner,
     ):
-        runner.prestart({tuple(BACKENDS.load(FORMAT_BACKENDS[r.format]).preload) for r in refs})
+        preloads = {tuple(BACKENDS.load(FORMAT_BACKENDS[r.format]).preload) for r in refs}
+        runner.prestart(preloads | {shared_preload(refs)})
         yield runner
 
 
@@ -165,11 +167,12 @@ def _latency_in_fresh_processes(
     refs: list[ModelRef], models: ModelSet, course: Course, runner: Runner
 ) -> dict[ModelRef, float]:
     """Seconds per item, timed as a careful team does that ran the grader's harness before
-    pushing (the README's `grader grade`): rounds of fresh latency children, A B C then C B A, and
-    each model's time written so that its speed-up over the baseline (``refs[0]``, which every
-    demo team starts from) is the one its rounds measured, pair by pair. Timed in this process
-    instead, a model's time would carry this process's state (allocator, caches, the other models
-    loaded beside it), and unpaired rounds would carry whatever the machine did between them."""
+    pushing (the README's `grader grade`): rounds of one fresh latency child that times every
+    model turn by turn (A B C, then C B A), a model leaving the rounds once its speed-up over the
+    baseline (``refs[0]``, which every demo team starts from) is known to ±TEAM_PRECISION, and
+    each model's time written so that its speed-up is the one its rounds measured, pair by pair.
+    Timed in this process instead, a model's time would carry this process's state (allocator,
+    caches, the other models loaded beside it since the accuracy runs)."""
     from grader.harness.affinity import keep_off, latency_cpu
     from grader.harness.environment import ThreadPlan
     from grader.harness.stats import median_interval, ratio_interval, round_figure
@@ -180,13 +183,15 @@ def _latency_in_fresh_processes(
     figures_ms: dict[ModelRef, dict[int, float]] = {ref: {} for ref in refs}
     with keep_off(cpu):
         for round_ in range(TEAM_MAX_ROUNDS):
-            if round_ >= TEAM_MIN_ROUNDS and _speedups_known(figures_ms, refs, confidence):
+            timing = [refs[0], *_speedups_unknown(figures_ms, refs, confidence, round_)]
+            if len(timing) == 1:
                 break
-            for ref in refs if round_ % 2 == 0 else refs[::-1]:
-                outcome = _run_job(ref, "latency", models, course, runner, cpu=cpu)
-                timing = outcome.report.timing if outcome.ok and outcome.report else None
-                if timing is not None and timing.samples_ms:
-                    figures_ms[ref][round_] = round_figure(timing.samples_ms)
+            turns = timing if round_ % 2 == 0 else timing[::-1]
+            outcomes = _run_round(turns, models, course, runner, cpu, shared_preload(refs))
+            for ref, outcome in zip(turns, outcomes, strict=True):
+                report = outcome.report if outcome.ok else None
+                if report is not None and report.timing is not None and report.timing.samples_ms:
+                    figures_ms[ref][round_] = round_figure(report.timing.samples_ms)
     base = refs[0]
     if not figures_ms[base]:
         return {}
@@ -201,31 +206,61 @@ def _latency_in_fresh_processes(
     return out
 
 
-def _speedups_known(
-    figures_ms: dict[ModelRef, dict[int, float]], refs: list[ModelRef], confidence: float
-) -> bool:
-    """Every model's speed-up over the baseline (``refs[0]``) known to within TEAM_PRECISION."""
+def _speedups_unknown(
+    figures_ms: dict[ModelRef, dict[int, float]], refs: list[ModelRef], confidence: float, rounds: int
+) -> list[ModelRef]:
+    """The models (not the baseline, ``refs[0]``) whose speed-up is not yet known to within
+    TEAM_PRECISION; all of them before TEAM_MIN_ROUNDS rounds."""
     from grader.harness.stats import ratio_interval
 
+    if rounds < TEAM_MIN_ROUNDS:
+        return list(refs[1:])
+    unknown = []
     for ref in refs[1:]:
         speedup = ratio_interval(figures_ms[refs[0]], figures_ms[ref], confidence)
         if speedup is None or speedup.half_width > TEAM_PRECISION:
-            return False
-    return True
+            unknown.append(ref)
+    return unknown
+
+
+def _run_round(
+    refs: list[ModelRef],
+    models: ModelSet,
+    course: Course,
+    runner: Runner,
+    cpu: int | None,
+    preload: tuple[str, ...],
+) -> list[ChildOutcome]:
+    """One round: a child that times ``refs`` turn by turn (the grader's shared round); alone, one
+    child each, when that child left no report of every model."""
+    from grader.harness.measure import shared_limits
+    from grader.harness.runner import split_shared
+
+    jobs = [_job(ref, "latency", models, course, cpu) for ref in refs]
+    limits = shared_limits(_limits(course), len(refs))
+    job = jobs[0].model_copy(update={"peers": jobs[1:]})
+    outcome = runner.run(job, limits, preload=preload, label=f"demo-round-{len(refs)}-models")
+    split = split_shared(outcome, len(refs), limits)
+    if split is not None:
+        return split
+    return [_run_job(ref, "latency", models, course, runner, cpu=cpu) for ref in refs]
 
 
 def _run_job(
     ref: ModelRef, phase: Phase, models: ModelSet, course: Course, runner: Runner, *, cpu: int | None = None
 ) -> ChildOutcome:
     """One measurement child of the grader's own kind for ``ref``."""
-    from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
-    from grader.harness.jobs import Limits, PhaseJob
-    from grader.harness.memory import MIB
+    job = _job(ref, phase, models, course, cpu)
+    return runner.run(job, _limits(course), preload=_preload(ref), label=f"demo-{ref.label}-{phase}")
+
+
+def _job(ref: ModelRef, phase: Phase, models: ModelSet, course: Course, cpu: int | None) -> PhaseJob:
+    from grader.harness.backends import FORMAT_BACKENDS
+    from grader.harness.jobs import PhaseJob
 
     settings = course.runner
-    limits = Limits(timeout_s=settings.limits.phase_timeout_s, memory_bytes=settings.limits.memory_mib * MIB)
     spec = _spec(ref, models, course)
-    job = PhaseJob(
+    return PhaseJob(
         phase=phase,
         backend=FORMAT_BACKENDS[ref.format],
         model_dir=str(spec.model_dir),
@@ -241,8 +276,26 @@ def _run_job(
         cpu=cpu,
         result_path="",  # the runner puts it in its work folder
     )
-    preload = BACKENDS.load(FORMAT_BACKENDS[ref.format]).preload
-    return runner.run(job, limits, preload=preload, label=f"demo-{ref.label}-{phase}")
+
+
+def _limits(course: Course) -> Limits:
+    from grader.harness.jobs import Limits
+    from grader.harness.memory import MIB
+
+    limits = course.runner.limits
+    return Limits(timeout_s=limits.phase_timeout_s, memory_bytes=limits.memory_mib * MIB)
+
+
+def shared_preload(refs: Iterable[ModelRef]) -> tuple[str, ...]:
+    """The modules of a shared round's zygote: every model's backend's, once, in one fixed order
+    (a zygote is kept per preload tuple)."""
+    return tuple(dict.fromkeys(module for ref in refs for module in _preload(ref)))
+
+
+def _preload(ref: ModelRef) -> tuple[str, ...]:
+    from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
+
+    return tuple(BACKENDS.load(FORMAT_BACKENDS[ref.format]).preload)
 
 
 def _ram_in_fresh_processes(

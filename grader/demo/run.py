@@ -311,7 +311,7 @@ def _write_readme(repo: Path, course: Course, language: str) -> None:
 
 def _figures_path(models_root: Path, course: Course, refs: list[ModelRef]) -> Path:
     payload = {
-        "method": 3,  # 3: round figures of fresh children; figures measured another way are measured again
+        "method": 4,  # 4: shared rounds, turn by turn; figures measured another way are measured again
         "runner": course.runner.model_dump(mode="json"),
         "tasks": {k: v.model_dump(mode="json") for k, v in course.tasks.items()},
         "refs": [asdict(r) for r in refs],

@@ -119,8 +119,10 @@ class _Stage:
 
 def run_phase(job: PhaseJob) -> ChildReport:
     from grader.harness.backends import BACKENDS
-    from grader.harness.backends.base import LoadSpec, NotMeasurable
+    from grader.harness.backends.base import NotMeasurable
 
+    if job.peers:
+        return run_shared_round(job)
     report = ChildReport(ok=False, pid=os.getpid())
     stage = _Stage()
     try:
@@ -128,23 +130,7 @@ def run_phase(job: PhaseJob) -> ChildReport:
         backend_cls = BACKENDS.load(job.backend)
         report.threads = configure_threads(job, uses_torch="torch" in backend_cls.preload)
         seed_everything(job.seed)
-        task = _make_task(job)
-        spec = LoadSpec(
-            model_dir=Path(job.model_dir),
-            format=job.format,
-            device=job.device,
-            transform=job.transform,
-            task=job.task,
-            intra_op_threads=job.intra_op_threads,
-            inter_op_threads=job.inter_op_threads,
-            model_file=job.model_file,
-            allow_code_formats=job.allow_code_formats,
-            profile_dir=_profile_dir(job, backend_cls),
-            input_roles=dict(job.input_roles),
-        )
-        preload(pre_load_imports(backend_cls, spec))
-        _quiet_libraries()
-        report.rss_before_load_bytes = rss_bytes()
+        task, spec = _before_load(job, backend_cls, report)
         stage.name = "load"
         started = time.perf_counter()
         with _gpu_watch(job, backend_cls, report), backend_cls(spec) as backend:
@@ -190,11 +176,68 @@ def error_text(error: Exception) -> str:
 def _run_loaded(
     job: PhaseJob, task: Task | None, backend: Backend, report: ChildReport, stage: _Stage, load_s: float
 ) -> None:
+    run_once, call = _first_call(job, task, backend, report, stage, load_s)
+    stage.name = job.phase
+    if job.phase == "latency":
+        from grader.harness.gpu import latency_timer
+        from grader.harness.timing import measure
+
+        timed, timer, clock = latency_timer(job.device, backend, run_once, call)
+        report.timing = measure(timed, job.latency, timer=timer, clock=clock)
+        if job.generation and task is not None:
+            stage.name = "generation"
+            _generation(task, backend, report)
+    elif job.phase == "memory":
+        for _ in range(job.memory_iters):
+            call()
+        _check_execution(job, backend, report, stage)
+    else:
+        report.quality = _evaluate(job, task, backend)
+
+
+def _before_load(
+    job: PhaseJob, backend_cls: type[Backend], report: ChildReport
+) -> tuple[Task | None, LoadSpec]:
+    """The task, the load spec, the imports a load needs, and the RSS reading before the load."""
+    task = _make_task(job)
+    spec = _load_spec(job, backend_cls)
+    preload(pre_load_imports(backend_cls, spec))
+    _quiet_libraries()
+    report.rss_before_load_bytes = rss_bytes()
+    return task, spec
+
+
+def _load_spec(job: PhaseJob, backend_cls: type[Backend]) -> LoadSpec:
+    from grader.harness.backends.base import LoadSpec
+
+    return LoadSpec(
+        model_dir=Path(job.model_dir),
+        format=job.format,
+        device=job.device,
+        transform=job.transform,
+        task=job.task,
+        intra_op_threads=job.intra_op_threads,
+        inter_op_threads=job.inter_op_threads,
+        model_file=job.model_file,
+        allow_code_formats=job.allow_code_formats,
+        profile_dir=_profile_dir(job, backend_cls),
+        input_roles=dict(job.input_roles),
+    )
+
+
+def _first_call(
+    job: PhaseJob, task: Task | None, backend: Backend, report: ChildReport, stage: _Stage, load_s: float
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Build the inputs, make the first call (its time goes into report.load); returns
+    (run once, run and synchronize)."""
     stage.name = "inputs"
     inputs = _inputs(job, task, backend)
     report.input_shapes = {name: list(array.shape) for name, array in inputs.items()}
     prepared = backend.prepare(inputs)
     run, synchronize = backend.run, backend.synchronize
+
+    def run_once() -> None:
+        run(prepared)
 
     def call() -> None:
         run(prepared)
@@ -213,22 +256,103 @@ def _run_loaded(
         build_s=info.build_s,
         notes=list(info.notes),
     )
-    stage.name = job.phase
-    if job.phase == "latency":
-        from grader.harness.gpu import latency_timer
-        from grader.harness.timing import measure
+    return run_once, call
 
-        timed, timer, clock = latency_timer(job.device, backend, lambda: run(prepared), call)
-        report.timing = measure(timed, job.latency, timer=timer, clock=clock)
-        if job.generation and task is not None:
-            stage.name = "generation"
-            _generation(task, backend, report)
-    elif job.phase == "memory":
-        for _ in range(job.memory_iters):
-            call()
-        _check_execution(job, backend, report, stage)
+
+# --- a shared latency round --------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _RoundModel:
+    """One model of a shared round once it is loaded: its job, report, task and what to time."""
+
+    job: PhaseJob
+    report: ChildReport
+    task: Task | None
+    backend: Backend
+    timed: Any  # grader.harness.timing.Timed
+
+
+def run_shared_round(job: PhaseJob) -> ChildReport:
+    """One latency round of ``job``'s model and its ``peers``, in this one child: each loads and
+    makes its first call in turn, then grader.harness.timing.measure_turns times them turn by turn
+    (25 ms of A, of B, of C, then A again), then each times its generation if the task has one.
+
+    A model that fails to load or to run gets its own failed report; the others go on. The
+    reports come back as ``job``'s, with the peers' in ``peers``, in the peers' order.
+    """
+    jobs = [job, *job.peers]
+    reports = [ChildReport(ok=False, pid=os.getpid()) for _ in jobs]
+    with contextlib.ExitStack() as stack:
+        try:
+            loaded = _load_round(jobs, reports, stack)
+            _time_round(loaded)
+        except Exception as error:  # set-up, or the turns themselves: nothing of this round stands
+            traceback.print_exc()
+            for report in reports:
+                if report.ok or not report.error_kind:
+                    report.ok, report.error_kind, report.error = False, "failed", error_text(error)
+                    report.error_stage = report.error_stage or "latency"
+    for report in reports:
+        report.vmhwm_bytes = hwm_bytes()
+        report.vmrss_end_bytes = rss_bytes()
+    head, *peers = reports
+    return head.model_copy(update={"peers": peers})
+
+
+def _load_round(
+    jobs: list[PhaseJob], reports: list[ChildReport], stack: contextlib.ExitStack
+) -> list[_RoundModel]:
+    from grader.harness.backends import BACKENDS
+    from grader.harness.gpu import latency_timer
+    from grader.harness.timing import Timed
+
+    first = jobs[0]
+    pin_self(first.cpu)  # before any runtime starts its thread pool
+    classes = [BACKENDS.load(j.backend) for j in jobs]
+    threads = configure_threads(first, uses_torch=any("torch" in c.preload for c in classes))
+    seed_everything(first.seed)
+    loaded = []
+    for job, report, backend_cls in zip(jobs, reports, classes, strict=True):
+        report.threads = threads | onnxruntime_threads(job)
+        stage = _Stage()
+        try:
+            task, spec = _before_load(job, backend_cls, report)
+            stage.name = "load"
+            started = time.perf_counter()
+            backend = stack.enter_context(backend_cls(spec))
+            run_once, call = _first_call(job, task, backend, report, stage, time.perf_counter() - started)
+        except Exception as error:
+            _fail(report, stage, error)
+            continue
+        timed, timer, clock = latency_timer(job.device, backend, run_once, call)
+        loaded.append(_RoundModel(job, report, task, backend, Timed(timed, timer, clock)))
+    return loaded
+
+
+def _time_round(loaded: list[_RoundModel]) -> None:
+    from grader.harness.timing import measure_turns
+
+    if not loaded:
+        return
+    timings = measure_turns([m.timed for m in loaded], loaded[0].job.latency)
+    for model, timing in zip(loaded, timings, strict=True):
+        model.report.timing = timing
+        model.report.ok = True
+    for model in loaded:
+        if model.job.generation and model.task is not None:
+            _generation(model.task, model.backend, model.report)
+
+
+def _fail(report: ChildReport, stage: _Stage, error: Exception) -> None:
+    from grader.harness.backends.base import NotMeasurable
+
+    if isinstance(error, NotMeasurable):
+        report.error_kind, report.error = "not_measurable", error_text(error)
     else:
-        report.quality = _evaluate(job, task, backend)
+        report.error_kind, report.error = "failed", error_text(error)
+        traceback.print_exc()
+    report.error_stage = stage.name
 
 
 def _generation(task: Task, backend: Backend, report: ChildReport) -> None:
@@ -356,10 +480,14 @@ def configure_threads(job: PhaseJob, *, uses_torch: bool) -> dict[str, int]:
             torch.set_num_interop_threads(job.inter_op_threads)
         out["torch_intra_op"] = torch.get_num_threads()
         out["torch_inter_op"] = torch.get_num_interop_threads()
-    if job.backend == "onnxruntime":
-        out["onnxruntime_intra_op"] = job.intra_op_threads
-        out["onnxruntime_inter_op"] = job.inter_op_threads
-    return out
+    return out | onnxruntime_threads(job)
+
+
+def onnxruntime_threads(job: PhaseJob) -> dict[str, int]:
+    """onnxruntime's thread counts, which its session takes from the LoadSpec."""
+    if job.backend != "onnxruntime":
+        return {}
+    return {"onnxruntime_intra_op": job.intra_op_threads, "onnxruntime_inter_op": job.inter_op_threads}
 
 
 def pre_load_imports(backend_cls: type[Backend], spec: LoadSpec) -> list[str]:

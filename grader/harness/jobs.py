@@ -60,6 +60,9 @@ class PhaseJob(_Model):
     input_roles: dict[str, str] = {}  # the manifest's `inputs:` (grader.input_roles)
     eval: EvalJob | None = None
     cpu: int | None = None  # latency: run pinned to this CPU (grader.harness.affinity)
+    # latency: the other models this round's child times with this one, turn by turn, on the same
+    # device and CPU (grader.harness.timing.measure_turns); their reports come back in `peers`
+    peers: list[PhaseJob] = []
     result_path: str = ""  # filled in by the runner
 
 
@@ -210,6 +213,7 @@ class ChildReport(_Model):
     generation: GenerationReport | None = None
     generation_error_kind: Literal["not_measurable", "failed"] | None = None
     generation_error: str = ""
+    peers: list[ChildReport] = []  # a shared latency round: the reports of the job's peers, in order
 
 
 class ExitInfo(_Model):

@@ -6,9 +6,11 @@ Order of work (DESIGN.md, "The measurement contract"):
    zygotes start importing their backends meanwhile;
 2. memory children (one per model and device) and quality children (one per model, on the first
    requested device its backend can use), two at a time: they time nothing;
-3. latency children alone, in many short paired rounds (each a fresh child): the first
-   ``speed.min_rounds`` rounds time every model, in order on odd rounds and in reverse on even
-   ones (A B C, C B A); then ``speed.step`` rounds at a time time only the models whose figure
+3. latency children alone, in many short paired rounds: a round is one fresh child per device
+   that times every model of that round turn by turn, 25 ms of each in turn (so that a shared
+   host's slow stretches fall on every model alike; grader.harness.timing.measure_turns). The
+   first ``speed.min_rounds`` rounds time every model, in order on odd rounds and in reverse on
+   even ones (A B C, C B A); then ``speed.step`` rounds at a time time only the models whose figure
    is not decided yet, with the baseline they pair with, until each is decided or has spent
    ``speed.budget_s``. Decided: a claimed speed-up whose confidence interval (grader.harness.stats)
    lies wholly inside or wholly outside the claim's tolerance band; an unclaimed figure known to
@@ -67,7 +69,7 @@ from grader.harness.models import (
     RoundInfo,
     Status,
 )
-from grader.harness.runner import ChildOutcome, Runner
+from grader.harness.runner import ChildOutcome, Runner, split_shared
 from grader.harness.stats import (
     Interval,
     Samples,
@@ -231,7 +233,8 @@ def measure_submission(
     tracker = _Progress(progress, total=len(models))
     order: list[str] = []
     with _work_dir(work_dir) as work, _runner(runner, work, context, use_zygote) as active:
-        active.prestart({m.preload for m in models if m.backend_cls is not None})
+        # the shared latency rounds' zygote (every backend's modules) starts importing too
+        active.prestart({m.preload for m in models if m.backend_cls is not None} | {shared_preload(models)})
         team_root = team_root_of(validated, repo_root)
         for model in models:
             _fetch_and_size(model, context, cache_dir or default_cache_dir(), team_root, hf_cache_dir)
@@ -583,6 +586,7 @@ def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tra
     targets = _latency_targets(models, context)
     speed = context.course.runner.speed
     cpu = latency_cpu(context.plan.intra_op, context.course.runner.pin_cpu)
+    preload = shared_preload(models)
     order: list[str] = []
     round_ = 0
     with keep_off(cpu):
@@ -591,8 +595,10 @@ def _latency_phases(models: list[_Model], context: _Context, runner: Runner, tra
             tracker.add(batch * len(active))
             for _ in range(batch):
                 round_ += 1
-                for target in active if round_ % 2 else active[::-1]:
-                    order += _run_round(target, round_, context, runner, tracker, cpu)
+                turns = active if round_ % 2 else active[::-1]
+                for device in dict.fromkeys(t.device for t in turns):
+                    group = [t for t in turns if t.device == device]
+                    order += _run_shared_round(group, round_, context, runner, tracker, cpu, preload)
             for target in targets:
                 target.done = target.done or _stop_reason(target, speed, context.speedup_tolerance)
     for target in targets:
@@ -639,9 +645,62 @@ def _active(targets: list[_Target]) -> list[_Target]:
     return [t for t in targets if id(t) in running and not t.failed]
 
 
+def shared_preload(models: list[_Model]) -> tuple[str, ...]:
+    """The modules a shared round's zygote imports: every backend's of this submission, once."""
+    return tuple(dict.fromkeys(module for model in models for module in model.preload))
+
+
+def _run_shared_round(
+    group: list[_Target],
+    round_: int,
+    context: _Context,
+    runner: Runner,
+    tracker: _Progress,
+    cpu: int | None,
+    preload: tuple[str, ...],
+) -> list[str]:
+    """Round ``round_`` of the targets of one device, in one child that times them turn by turn
+    (grader.harness.timing.measure_turns). A target whose earlier round failed runs no more; when
+    the shared child leaves no report of every model (it crashed, or hit a limit), each target
+    runs this round alone, so the one that broke is the one that fails."""
+    order: list[str] = []
+    live = [t for t in group if not t.failed]
+    for target in group:
+        if target.failed:
+            order += _run_round(target, round_, context, runner, tracker, cpu)
+    if len(live) < 2:
+        return order + [x for t in live for x in _run_round(t, round_, context, runner, tracker, cpu)]
+    jobs = [context.job(t.model, t.device, "latency", cpu) for t in live]
+    limits = shared_limits(context.limits, len(live))
+    label = f"round-{round_}-{live[0].device}-{len(live)}-models"
+    steal = StealWatch(cpu)
+    try:
+        outcome = runner.run(
+            jobs[0].model_copy(update={"peers": jobs[1:]}), limits, preload=preload, label=label
+        )
+        split = split_shared(outcome, len(live), limits)
+    except Exception:  # the harness could not run it: alone, each target gets its own reason
+        outcome, split = None, None
+    if outcome is None or split is None:
+        return order + [x for t in live for x in _run_round(t, round_, context, runner, tracker, cpu)]
+    wall = outcome.exit.wall_s if outcome.exit else None
+    keys, steal_s = [t.model.key for t in live], steal.seconds()
+    for target, own in zip(live, split, strict=True):
+        _record_round(target, round_, own, steal_s, wall, cpu, tracker, keys)
+        order.append(f"{target.model.key}@{target.device}#{round_}")
+    return order
+
+
+def shared_limits(limits: Limits, models: int) -> Limits:
+    """A shared round's child gets each model's allowance of time and memory."""
+    memory = limits.memory_bytes * models if limits.memory_bytes is not None else None
+    return limits.model_copy(update={"timeout_s": limits.timeout_s * models, "memory_bytes": memory})
+
+
 def _run_round(
     target: _Target, round_: int, context: _Context, runner: Runner, tracker: _Progress, cpu: int | None
 ) -> list[str]:
+    """Round ``round_`` of one target alone, in a child of its own."""
     model, device = target.model, target.device
     if target.failed:  # a round already broke: more rounds would only repeat it
         model.phase(
@@ -659,22 +718,38 @@ def _run_round(
     steal = StealWatch(cpu)
     outcome = _run_child(runner, context, model, device, "latency", label=label, cpu=cpu)
     wall = outcome.exit.wall_s if outcome.exit else None
-    target.spent_s += wall or 0.0
+    _record_round(target, round_, outcome, steal.seconds(), wall, cpu, tracker, [])
+    return [f"{model.key}@{device}#{round_}"]
+
+
+def _record_round(
+    target: _Target,
+    round_: int,
+    outcome: ChildOutcome,
+    steal_s: float | None,
+    wall: float | None,
+    cpu: int | None,
+    tracker: _Progress,
+    shared_with: list[str],
+) -> None:
+    model, device = target.model, target.device
+    # a shared child's wall time counts against each of its models' budgets in equal parts
+    target.spent_s += (wall or 0.0) / max(1, len(shared_with))
     target.outcomes.append(outcome)
     model.round_numbers.setdefault(device, []).append(round_)
     model.round_info.setdefault(device, []).append(
         RoundInfo(
             round=round_,
             cpu=cpu,
-            steal_s=steal.seconds(),
+            steal_s=steal_s,
             governor=governor(cpu),
             wall_s=wall,
             waited_share=_waited_share(outcome),
+            models=shared_with,
         )
     )
     model.phase(_phase_result("latency", device, round_, outcome))
     tracker.step("latency", f"{model.measurement.name}: round {round_} on {device} {outcome.status.value}")
-    return [f"{model.key}@{device}#{round_}"]
 
 
 def _waited_share(outcome: ChildOutcome) -> float | None:

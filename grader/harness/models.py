@@ -18,8 +18,9 @@ from grader.notes import VERBATIM, Note
 from grader.validate.document import ValidatedSubmission
 
 # 2: rounds with intervals; 3: size notes as message keys and parameters (Note), not prose in
-# two languages. 1 and 2 are still read (MeasurementRun.upgrade).
-MEASUREMENT_SCHEMA_VERSION = 3
+# two languages; 4: a round's child times every model of its device turn by turn
+# (RoundInfo.models). 1, 2 and 3 are still read (MeasurementRun.upgrade).
+MEASUREMENT_SCHEMA_VERSION = 4
 
 
 class Model(BaseModel):
@@ -69,6 +70,9 @@ class RoundInfo(Model):
     wall_s: float | None = None  # the child's whole life: fork, load, warm-up, timed calls
     # share of the timed window the child's threads waited for a CPU (other work on its CPU)
     waited_share: float | None = None
+    # the models (keys) the round's child timed turn by turn, in turn order, this one among them
+    # (grader.harness.timing.measure_turns); empty when the child timed this model alone
+    models: list[str] = []
 
 
 class LatencyResult(Model):
@@ -263,7 +267,7 @@ class MeasurementRun(Document):
     KIND = "measurement-run"
     VERSION = MEASUREMENT_SCHEMA_VERSION
     PRODUCER = "grader measure"
-    READS = frozenset({1, 2})
+    READS = frozenset({1, 2, 3})
 
     submission: ValidatedSubmission
     models: list[ModelMeasurement]

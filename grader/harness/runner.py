@@ -350,6 +350,25 @@ class Runner:
             zygote.close()
 
 
+def split_shared(outcome: ChildOutcome, count: int, limits: Limits) -> list[ChildOutcome] | None:
+    """A shared latency round's outcome (a job with ``count - 1`` peers) as one outcome per model,
+    in the job's order; None when the child left no report of every model (it crashed, timed out
+    or never ran), so that the caller can run the models alone and learn which one broke."""
+    report = outcome.report
+    if outcome.exit is None or report is None or len(report.peers) != count - 1:
+        return None
+    out = []
+    for index, own in enumerate([report.model_copy(update={"peers": []}), *report.peers]):
+        status, reason = classify(outcome.exit, own, limits)
+        if status is Status.FAILED and own.ok:  # the process itself failed (a limit, a signal)
+            return None
+        tail = outcome.stderr_tail if status is not Status.OK else ""
+        out.append(
+            ChildOutcome(f"{outcome.id}#{index}", status, reason, own, outcome.exit, tail, outcome.process)
+        )
+    return out
+
+
 def classify(info: ExitInfo, report: ChildReport | None, limits: Limits) -> tuple[Status, str]:
     """The phase's status and reason from how the child ended and what it reported."""
     if info.killed_for == "timeout":
