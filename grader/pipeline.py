@@ -31,6 +31,7 @@ from grader.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from grader.harness.measure import ProgressEvent
+    from grader.harness.runner import Runner
     from grader.validate.document import PullRequestContext
     from grader.verify.models import Grade
 
@@ -91,6 +92,7 @@ def grade_manifest(
     devices: list[str] | None = None,
     now: datetime | None = None,
     allow_code_formats: bool = False,
+    runner: Runner | None = None,
 ) -> GradeOutcome:
     """Grade one manifest end to end (see the module docstring) and write every stage's document.
 
@@ -99,7 +101,9 @@ def grade_manifest(
     `grader validate` records it. ``templates`` defaults to the repository's `templates/`, else
     the grader's own. ``devices`` restricts the course's devices. ``allow_code_formats``: an
     instructor allows TorchScript (as `--allow-code-formats` does for validate and measure; the
-    PR's `allow-torchscript` label does the same).
+    PR's `allow-torchscript` label does the same). ``runner``: an open measurement-child Runner
+    made with this course's thread environment, to grade several manifests with the same warm
+    zygotes (grader.harness.measure.measure_submission); by default each grading starts its own.
     """
     from grader.report import render_comment, render_summary
     from grader.report.templates import find_templates
@@ -130,6 +134,7 @@ def grade_manifest(
             devices=devices,
             progress=_forward_measure(notify),
             allow_code_formats=code_formats_allowed(pr, flag=allow_code_formats),
+            runner=runner,
         )
         outcome_files["measurement"] = run.write(out_dir / MEASUREMENT)
         notify(StageEvent("verify", "checking the claims against the measured figures"))

@@ -85,12 +85,13 @@ def measure_figures(
     runner: Runner | None = None,
 ) -> dict[ModelRef, Figures]:
     """Measure every distinct model once (see the module docstring). ``runner`` runs the RAM
-    children; pass one from `memory_runner` started early so its imports overlap other work."""
+    children and the latency rounds; pass one from `demo_runner` started early so its imports overlap
+    other work."""
     from grader.harness.data import load_eval_data
 
     unique = list(dict.fromkeys(refs))
     with contextlib.ExitStack() as stack:
-        runner = runner or stack.enter_context(memory_runner(course, unique))
+        runner = runner or stack.enter_context(demo_runner(course, unique))
         ram = _ram_in_fresh_processes(unique, models, course, runner)
         latency = _latency_in_fresh_processes(unique, models, course, runner)
     data = load_eval_data(course.tasks[TASK].dataset, course, repo_root)
@@ -110,8 +111,10 @@ def measure_figures(
 
 
 @contextlib.contextmanager
-def memory_runner(course: Course, refs: Iterable[ModelRef]) -> Iterator[Runner]:
-    """A measurement-child runner with the zygotes for ``refs``' backends already starting."""
+def demo_runner(course: Course, refs: Iterable[ModelRef]) -> Iterator[Runner]:
+    """A measurement-child runner with the zygotes for ``refs``' backends already starting: the
+    teams' measurements and the grader's use the same warm zygotes, as one job grading several
+    submissions does, instead of importing torch again for every pull request."""
     from grader.harness.backends import BACKENDS, FORMAT_BACKENDS
     from grader.harness.environment import ThreadPlan
     from grader.harness.runner import Runner

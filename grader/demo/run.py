@@ -20,7 +20,6 @@ and the workflows; nothing here grades in a way of its own.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -29,16 +28,20 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.course import load_course
 from grader.course.model import Course
-from grader.demo.claims import Figures, ModelRef, measure_figures, memory_runner
+from grader.demo.claims import Figures, ModelRef, demo_runner, measure_figures
 from grader.demo.models import FactorySettings, ModelSet, build_models, cache_dir, quiet_import_time_loggers
 from grader.demo.submissions import SUBMISSIONS, DemoSubmission, model_refs, write_submission
 from grader.harness.stats import Interval
 from grader.pipeline import GradeOutcome, StageEvent, grade_manifest
 from grader.verify import formatting as fmt
 from grader.verify.models import EntryGrade, Grade, MetricCheck, MetricStatus, Verdict
+
+if TYPE_CHECKING:
+    from grader.harness.runner import Runner
 
 DEMO_COURSE = Path(__file__).resolve().parent.parent / "data" / "demo" / "course.yaml"
 MARKER = ".grader-demo"  # marks a folder this command made, so a re-run may replace its contents
@@ -188,19 +191,31 @@ def run_demo(
     course = load_course(course_file)
     lang = course.language
 
-    clock = time.perf_counter()
-    models, figures = _models_and_figures(out_dir, course, repo, fresh, notify, seconds)
-    manifests = [write_submission(s, repo, figures, models, lang) for s in SUBMISSIONS]
-    _write_readme(repo, course, lang)
-    notify(DemoEvent("claims", "manifests written", 1, 1))
-    seconds["claims"] = time.perf_counter() - clock - seconds["models"]
+    # One runner for every measurement child: its zygotes import torch while the models train.
+    with demo_runner(course, model_refs()) as runner:
+        clock = time.perf_counter()
+        models, figures = _models_and_figures(out_dir, course, repo, fresh, notify, seconds, runner)
+        manifests = [write_submission(s, repo, figures, models, lang) for s in SUBMISSIONS]
+        _write_readme(repo, course, lang)
+        notify(DemoEvent("claims", "manifests written", 1, 1))
+        seconds["claims"] = time.perf_counter() - clock - seconds["models"]
 
-    clock = time.perf_counter()
-    graded = [
-        _grade(submission, manifest, course, course_file, repo, out_dir, notify, index, len(SUBMISSIONS))
-        for index, (submission, manifest) in enumerate(zip(SUBMISSIONS, manifests, strict=True))
-    ]
-    seconds["grading"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        graded = [
+            _grade(
+                submission,
+                manifest,
+                course,
+                course_file,
+                repo,
+                out_dir,
+                notify,
+                (index, len(SUBMISSIONS)),
+                runner,
+            )
+            for index, (submission, manifest) in enumerate(zip(SUBMISSIONS, manifests, strict=True))
+        ]
+        seconds["grading"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     notify(DemoEvent("leaderboard", "collecting the records and drawing the plots", 0, 1))
@@ -218,27 +233,30 @@ def run_demo(
 
 
 def _models_and_figures(
-    out_dir: Path, course: Course, repo: Path, fresh: bool, notify: DemoProgress, seconds: dict[str, float]
+    out_dir: Path,
+    course: Course,
+    repo: Path,
+    fresh: bool,
+    notify: DemoProgress,
+    seconds: dict[str, float],
+    runner: Runner,
 ) -> tuple[ModelSet, dict[ModelRef, Figures]]:
     """The models (built or from the cache) and the teams' own figures of them (measured or cached)."""
     refs = model_refs()
     settings = FactorySettings()
     figures = None if fresh else _cached_figures(cache_dir(out_dir, settings), course, refs)
-    with contextlib.ExitStack() as stack:
-        clock = time.perf_counter()
-        # The runner of the teams' RAM measurements starts importing torch while the models train.
-        runner = stack.enter_context(memory_runner(course, refs)) if figures is None else None
-        models = build_models(
-            out_dir,
-            settings,
-            fresh=fresh,
-            progress=lambda message, done, total: notify(DemoEvent("models", message, done, total)),
-        )
-        seconds["models"] = time.perf_counter() - clock
-        notify(DemoEvent("claims", "the teams measure their models", 0, 1))
-        if figures is None:
-            figures = measure_figures(refs, models, course, repo, runner=runner)
-            _store_figures(models.root, course, figures)
+    clock = time.perf_counter()
+    models = build_models(
+        out_dir,
+        settings,
+        fresh=fresh,
+        progress=lambda message, done, total: notify(DemoEvent("models", message, done, total)),
+    )
+    seconds["models"] = time.perf_counter() - clock
+    notify(DemoEvent("claims", "the teams measure their models", 0, 1))
+    if figures is None:
+        figures = measure_figures(refs, models, course, repo, runner=runner)
+        _store_figures(models.root, course, figures)
     return models, figures
 
 
@@ -351,10 +369,11 @@ def _grade(
     repo: Path,
     out_dir: Path,
     notify: DemoProgress,
-    index: int,
-    count: int,
+    position: tuple[int, int],
+    runner: Runner,
 ) -> DemoGraded:
     label = f"{submission.team} HW-{submission.homework}"
+    index, count = position
 
     def forward(event: StageEvent) -> None:
         notify(DemoEvent("grade", f"{label}: {event.message}", index, count))
@@ -367,6 +386,7 @@ def _grade(
         out_dir / "grades" / submission.slug,
         progress=forward,
         course_file=course_file,
+        runner=runner,
     )
     notify(DemoEvent("grade", f"{label}: {outcome.verdict}", index + 1, count))
     return DemoGraded(submission=submission, manifest=manifest, outcome=outcome)
