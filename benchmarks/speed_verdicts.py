@@ -19,8 +19,9 @@ course a laptop-sized CPU model is graded with; `--course course.yaml` for the r
 - `--load`: the same with a CPU hog (a busy loop, bounded in time) on the CPU the latency
   children do not use. Target: no claim flips to a wrong "off"; more rounds or inconclusive are
   acceptable.
-- Cost: the wall time of the latency phase per model (children's whole lives, fork to exit), and
-  what the old schedule (two rounds of the previous, longer windows) cost on the same models.
+- Cost: the wall time of the latency phase per model (children's whole lives, fork to exit; a
+  shared round's child counts in equal parts for the models it timed), and what the old schedule
+  (two rounds of the previous, longer windows) cost on the same models.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def grade_once(repo: Path, text: str, course: Any, runner: Any) -> tuple[Any, fl
         validated, course, repo, devices=["cpu"], runner=runner, cache_dir=repo / ".cache"
     )
     info = [m.devices["cpu"].latency.round_info for m in run.models]
-    wall = [sum(r.wall_s or 0 for r in rounds) for rounds in info]
+    # a shared round's child times every model of the round: each model's part is its share
+    wall = [sum((r.wall_s or 0) / max(1, len(r.models)) for r in rounds) for rounds in info]
     waited = max((r.waited_share or 0.0 for rounds in info for r in rounds), default=0.0)
     return verify(run, course), statistics.mean(wall), waited
 

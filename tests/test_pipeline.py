@@ -2,12 +2,13 @@
 after validate with its findings in the comment, any stage re-runnable from the CLI on the files.
 
 The measuring path (a valid manifest) runs in tests/test_demo.py's end-to-end test, on the demo's
-real models.
+real models; here, only that gradings given one runner share its zygotes.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,46 @@ def test_default_out_dir_names_team_and_homework():
 def test_exit_code_follows_the_verdict(verdict: Verdict, code: ExitCode, tmp_path: Path):
     grade = Grade(team="alpha", homework=2, verdict=verdict)
     assert GradeOutcome(grade=grade, out_dir=tmp_path).exit_code == code
+
+
+SMALL_MANIFEST = """\
+schema_version: 1
+team: alpha
+homework: 2
+task: image-classification
+baseline:
+  name: base
+  artifact: {path: base/}
+models:
+  - name: same file
+    method: quantization
+    artifact: {path: base/}
+    claims: {speedup_cpu: 1.0x}
+"""
+
+
+def test_gradings_that_share_a_runner_share_its_zygotes(repo: Path, tmp_path: Path) -> None:
+    """`grader demo` grades its four pull requests through one runner: the second grading forks its
+    children from the zygotes the first one started, instead of importing torch again."""
+    from harness_support import make_vit
+
+    from grader.harness.environment import ThreadPlan
+    from grader.harness.runner import Runner
+
+    hw = repo / "submissions" / "alpha" / "hw-2"
+    make_vit(hw / "base", layers=1)
+    manifest = hw / "submission.yaml"
+    manifest.write_text(SMALL_MANIFEST, encoding="utf-8")
+    course = load_course(repo / "course.yaml")
+    (tmp_path / "work").mkdir()
+    with Runner(tmp_path / "work", ThreadPlan.from_course(course.runner.threads).env()) as runner:
+        first = grade_manifest(manifest, course, repo, tmp_path / "first", runner=runner)
+        zygotes = {key: info["pid"] for key, info in runner.zygote_info().items()}
+        second = grade_manifest(manifest, course, repo, tmp_path / "second", runner=runner)
+        after = {key: info["pid"] for key, info in runner.zygote_info().items()}
+    for outcome in (first, second):
+        measured = json.loads((outcome.out_dir / MEASUREMENT).read_text(encoding="utf-8"))
+        assert [m["status"] for m in measured["models"]] == ["ok", "ok"]
+    assert zygotes and after == zygotes  # the same zygote processes, none started for the second
+    children = list((tmp_path / "work").glob("*.job.json"))
+    assert len(children) >= 2 * 2 * 2  # both gradings' children ran through the shared runner
