@@ -47,6 +47,23 @@ FAST_LATENCY = {
 }
 
 
+# An A/A submission: the baseline's own file again as its model, claiming a speed-up of 1.0×.
+SAME_FILE_MANIFEST = """\
+schema_version: 1
+team: alpha
+homework: 2
+task: image-classification
+baseline:
+  name: base
+  artifact: {path: base/}
+models:
+  - name: same file
+    method: quantization
+    artifact: {path: base/}
+    claims: {speedup_cpu: 1.0x}
+"""
+
+
 def write_tokenizer(folder: Path, max_length: int = 32) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 

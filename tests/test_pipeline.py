@@ -189,26 +189,10 @@ def test_exit_code_follows_the_verdict(verdict: Verdict, code: ExitCode, tmp_pat
     assert GradeOutcome(grade=grade, out_dir=tmp_path).exit_code == code
 
 
-SMALL_MANIFEST = """\
-schema_version: 1
-team: alpha
-homework: 2
-task: image-classification
-baseline:
-  name: base
-  artifact: {path: base/}
-models:
-  - name: same file
-    method: quantization
-    artifact: {path: base/}
-    claims: {speedup_cpu: 1.0x}
-"""
-
-
 def test_gradings_that_share_a_runner_share_its_zygotes(repo: Path, tmp_path: Path) -> None:
     """`grader demo` grades its four pull requests through one runner: the second grading forks its
     children from the zygotes the first one started, instead of importing torch again."""
-    from harness_support import make_vit
+    from harness_support import SAME_FILE_MANIFEST, make_vit
 
     from grader.harness.environment import ThreadPlan
     from grader.harness.runner import Runner
@@ -216,7 +200,7 @@ def test_gradings_that_share_a_runner_share_its_zygotes(repo: Path, tmp_path: Pa
     hw = repo / "submissions" / "alpha" / "hw-2"
     make_vit(hw / "base", layers=1)
     manifest = hw / "submission.yaml"
-    manifest.write_text(SMALL_MANIFEST, encoding="utf-8")
+    manifest.write_text(SAME_FILE_MANIFEST, encoding="utf-8")
     course = load_course(repo / "course.yaml")
     (tmp_path / "work").mkdir()
     with Runner(tmp_path / "work", ThreadPlan.from_course(course.runner.threads).env()) as runner:

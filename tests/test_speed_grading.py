@@ -10,30 +10,21 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness_support import make_vit
+from harness_support import SAME_FILE_MANIFEST, make_vit
 
 from grader.demo.run import write_course
 from grader.harness.models import MeasurementRun
 from grader.verify.models import Grade, MetricCheck, MetricStatus
 
-MANIFEST = """\
-schema_version: 1
-team: alpha
-homework: 2
-task: image-classification
-baseline:
-  name: base
-  artifact: {path: base/}
-models:
-  - name: same file
-    method: quantization
-    artifact: {path: base/}
-    claims: {speedup_cpu: 1.0x}
+MANIFEST = (
+    SAME_FILE_MANIFEST
+    + """\
   - name: eight times deeper
     method: quantization
     artifact: {path: deep/}
     claims: {speedup_cpu: 1.0x}
 """
+)
 
 
 @pytest.fixture(scope="module")
