@@ -210,8 +210,9 @@ def run_demo(
                 repo,
                 out_dir,
                 notify,
-                (index, len(SUBMISSIONS)),
-                runner,
+                index,
+                len(SUBMISSIONS),
+                runner=runner,
             )
             for index, (submission, manifest) in enumerate(zip(SUBMISSIONS, manifests, strict=True))
         ]
@@ -369,11 +370,12 @@ def _grade(
     repo: Path,
     out_dir: Path,
     notify: DemoProgress,
-    position: tuple[int, int],
+    index: int,
+    count: int,
+    *,
     runner: Runner,
 ) -> DemoGraded:
     label = f"{submission.team} HW-{submission.homework}"
-    index, count = position
 
     def forward(event: StageEvent) -> None:
         notify(DemoEvent("grade", f"{label}: {event.message}", index, count))
